@@ -1,0 +1,1 @@
+"""Export: a finished run dir to an ONNX bundle, checked against Keras."""

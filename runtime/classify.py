@@ -1,0 +1,62 @@
+"""Clip classification: sampled frames → one batched extractor call → the head."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import Bundle, load_bundle
+from .engine import Engine
+from .sampling import frame_mask, pad_sequence
+from .video import Clip, read_clip
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    prob: float
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    source: str
+    predictions: list[Prediction]
+    clip: Clip
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "predictions": [{"label": p.label, "prob": p.prob} for p in self.predictions],
+            "frames_used": int(len(self.clip.frames)),
+            "frame_count": int(self.clip.frame_count),
+        }
+
+
+def rank(probabilities: np.ndarray, labels: list[str], top_k: int | None = None) -> list[Prediction]:
+    """Labels with their probabilities, most probable first."""
+    order = np.argsort(-probabilities, kind="stable")[: top_k or None]
+    return [Prediction(labels[i], float(probabilities[i])) for i in order]
+
+
+class Classifier:
+    """A loaded bundle that classifies video files."""
+
+    def __init__(self, bundle: Bundle, device: str = "auto"):
+        self.bundle = bundle
+        self.engine = Engine(bundle, device)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, device: str = "auto") -> "Classifier":
+        return cls(load_bundle(folder), device)
+
+    def probabilities(self, clip: Clip) -> np.ndarray:
+        """Class probabilities ``[C]`` for one sampled clip."""
+        length = self.bundle.sequence_length
+        features = self.engine.extract(clip.frames)
+        mask = frame_mask(len(features), length)
+        return self.engine.classify(pad_sequence(features, length)[None], mask[None])[0]
+
+    def classify_file(self, path: str | Path, top_k: int | None = None) -> ClipResult:
+        bundle = self.bundle
+        clip = read_clip(path, bundle.sampler, bundle.sequence_length, bundle.image_size)
+        return ClipResult(str(path), rank(self.probabilities(clip), bundle.labels, top_k), clip)

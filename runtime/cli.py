@@ -1,0 +1,77 @@
+"""``vclf-run``: classify video clips with an exported bundle."""
+
+import json
+import sys
+
+import click
+
+from .classify import Classifier, ClipResult
+from .cli_errors import reports_errors
+from .engine import DEVICES
+from .errors import VclfError
+from .gif import save_gif
+from .sources import resolve_files
+
+
+def format_result(result: ClipResult) -> str:
+    """The Keras example's ranking: one line per class, percent, most probable first."""
+    width = max(len(p.label) for p in result.predictions)
+    lines = [result.source]
+    lines += [f"  {p.label:<{width}}  {p.prob * 100:6.2f}%" for p in result.predictions]
+    return "\n".join(lines)
+
+
+@click.command(
+    help="""Classify the action in video clips with an exported bundle.
+
+SOURCE is a video file, a folder of video files or a quoted glob
+("clips/*.avi"). Frames are sampled as the bundle says, features for all of a
+clip's frames come from one batched ONNX Runtime call, then the sequence head
+ranks the classes.
+
+\b
+Examples:
+  vclf-run clip.avi --model bundle/
+  vclf-run clips/ --model bundle/ --json --top-k 3
+"""
+)
+@click.argument("source")
+@click.option(
+    "--model",
+    "model_dir",
+    envvar="VCLF_MODEL",
+    required=True,
+    type=click.Path(),
+    help="Bundle folder from vclf-export (default: $VCLF_MODEL).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per clip on stdout.")
+@click.option("--top-k", type=click.IntRange(min=1), default=None, help="Show only the K most probable classes.")
+@click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    help="ONNX Runtime provider: auto picks CUDA when a GPU is usable, else CPU.",
+)
+@click.option("--gif", "gif_path", type=click.Path(dir_okay=False), help="Save the sampled frames of the clip as a GIF.")
+@reports_errors
+def main(source: str, model_dir: str, as_json: bool, top_k: int | None, device: str, gif_path: str | None) -> None:
+    files = resolve_files(source)
+    if gif_path and len(files) > 1:
+        raise click.UsageError("--gif takes a single clip, SOURCE names several")
+    classifier = Classifier.from_folder(model_dir, device)
+    failed = None
+    for path in files:
+        try:
+            result = classifier.classify_file(path, top_k)
+        except VclfError as exc:
+            if len(files) == 1:
+                raise
+            click.echo(f"vclf-run: error: {exc}", err=True)
+            failed = exc
+            continue
+        click.echo(json.dumps(result.to_dict()) if as_json else format_result(result))
+        if gif_path:
+            save_gif(result.clip.frames, gif_path)
+    if failed is not None:
+        sys.exit(failed.exit_code)

@@ -1,0 +1,29 @@
+"""Errors that reach the user, each with the exit code of the command-line contract.
+
+0 ok, 2 usage, 3 bad input data or video, 4 bad model or bundle,
+5 source unavailable.
+"""
+
+
+class VclfError(Exception):
+    """An error a command reports as one line on stderr."""
+
+    exit_code = 1
+
+
+class BadInputError(VclfError):
+    """Input data or video that cannot be used."""
+
+    exit_code = 3
+
+
+class BadModelError(VclfError):
+    """A run dir, bundle or graph that cannot be used."""
+
+    exit_code = 4
+
+
+class SourceUnavailableError(VclfError):
+    """A camera, stream, download or other source that cannot be reached."""
+
+    exit_code = 5

@@ -1,0 +1,78 @@
+"""``vclf-train``: make or fetch a dataset, then fit the CNN-RNN on it."""
+
+from pathlib import Path
+
+import click
+
+from vclf.runtime.cli_errors import reports_errors
+
+
+@click.group(help="Datasets and training for the CNN-RNN video classifier.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Write a synthetic dataset (real video files) in the Keras example's layout to OUT_DIR.")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, help="Same seed, same videos.")
+@click.option(
+    "--videos-per-class",
+    type=click.IntRange(min=2),
+    default=24,
+    show_default=True,
+    help="Training clips per class; the test split gets a third as many (at least 2).",
+)
+@reports_errors
+def synth(out_dir: Path, seed: int, videos_per_class: int) -> None:
+    from .synth import CLASSES, write_dataset
+
+    total = len(CLASSES) * (videos_per_class + max(2, videos_per_class // 3))
+    with click.progressbar(length=total, label="Writing clips", file=click.get_text_stream("stderr")) as bar:
+        tables = write_dataset(out_dir, seed, videos_per_class, progress=lambda: bar.update(1))
+    click.echo(f"{out_dir}: {len(tables['train'])} train and {len(tables['test'])} test clips, classes {', '.join(CLASSES)}")
+
+
+@main.command(help="Download a dataset archive (the UCF101 top-5 subset by default) and unpack it into OUT_DIR.")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--url", default=None, help="Archive to download (.tar.gz, .tgz or .zip) [default: the Keras example's UCF101 subset].")
+@click.option("--sha256", default=None, help="Expected sha256 of the archive; a mismatch keeps nothing.")
+@reports_errors
+def fetch(out_dir: Path, url: str | None, sha256: str | None) -> None:
+    from .fetch import UCF101_TOP5_URL, fetch_dataset
+
+    counts = fetch_dataset(url or UCF101_TOP5_URL, out_dir, sha256)
+    click.echo(f"{out_dir}: {counts['train']} train and {counts['test']} test clips")
+
+
+@main.command(
+    help="""Extract InceptionV3 features from every clip of DATA_DIR and fit the GRU head.
+
+DATA_DIR holds train.csv and test.csv (columns video_name,tag) and the clips
+under train/ and test/. The run dir gets config.json, labels.json, the
+extractor and best weights, history.csv, history.png and metrics.json.
+"""
+)
+@click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run dir to write.")
+@click.option(
+    "--preset",
+    type=click.Choice(["default", "seed"]),
+    default="default",
+    show_default=True,
+    help="seed: the Keras example as written; default: uniform sampling, stratified validation, standardised features, early stopping.",
+)
+@click.option(
+    "--weights",
+    default="imagenet",
+    show_default=True,
+    help="InceptionV3 weights: imagenet (Keras download), none (random) or a path to an .h5 file.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs to train [default: the preset's].")
+@click.option("--resume", is_flag=True, help="Continue an interrupted fit in RUN_DIR.")
+@click.option("--seed", default=0, show_default=True, help="Seed for weights, validation split and shuffling.")
+@reports_errors
+def fit(data_dir: Path, run_dir: Path, preset: str, weights: str, epochs: int | None, resume: bool, seed: int) -> None:
+    from .fit import fit as fit_run
+
+    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed)
+    click.echo(f"Test accuracy: {metrics['test_accuracy'] * 100:.2f}% ({run_dir}/metrics.json)")

@@ -1,0 +1,91 @@
+"""The run dir that ``vclf-train fit`` writes and ``vclf-export`` reads.
+
+``config.json`` (every setting that shaped the run), ``labels.json`` (class
+names in model output order), ``extractor.weights.h5`` (the frame extractor the
+features came from), ``best.weights.h5`` (the sequence model's best epoch by
+val_loss), ``history.csv``, ``metrics.json`` (written last: its presence marks
+a finished run), ``history.png`` and ``features.npz`` (the extracted features,
+reused by ``--resume``).
+"""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from vclf.runtime.errors import BadModelError
+
+from .features import build_feature_extractor
+from .model import build_sequence_model
+
+CONFIG = "config.json"
+LABELS = "labels.json"
+EXTRACTOR_WEIGHTS = "extractor.weights.h5"
+BEST_WEIGHTS = "best.weights.h5"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+PLOT = "history.png"
+FEATURES = "features.npz"
+BACKUP = "backup"
+
+
+def write_json(path: Path, value) -> None:
+    """Write JSON atomically: a reader sees the old file or the whole new one."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2) + "\n"))
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then move the result onto ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f".{path.name}")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; run files are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    config: dict
+    labels: list[str]
+
+    def extractor(self) -> keras.Model:
+        """The frame extractor exactly as the run used it."""
+        model = build_feature_extractor(None, self.config["image_size"])
+        model.load_weights(self.path / EXTRACTOR_WEIGHTS)
+        return model
+
+    def sequence_model(self) -> keras.Model:
+        """The sequence model with its best weights."""
+        model = build_sequence_model(
+            len(self.labels),
+            self.config["sequence_length"],
+            self.config["feature_size"],
+            self.config["standardize"],
+        )
+        model.load_weights(self.path / BEST_WEIGHTS)
+        return model
+
+
+def load_run(path: str | Path) -> Run:
+    """A finished run dir; anything missing is a one-line BadModelError."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BadModelError(f"{path}: no such run dir")
+    for name in (CONFIG, LABELS, EXTRACTOR_WEIGHTS, BEST_WEIGHTS, METRICS):
+        if not (path / name).is_file():
+            raise BadModelError(f"{path}: not a finished run (no {name}); run vclf-train fit first")
+    try:
+        config = json.loads((path / CONFIG).read_text())
+        labels = json.loads((path / LABELS).read_text())
+    except ValueError as exc:
+        raise BadModelError(f"{path}: unreadable run files ({exc})") from None
+    return Run(path, config, labels)
