@@ -13,7 +13,7 @@ aspect ratio. The object stays inside the centre square that preprocessing
 crops. Everything is a function of ``--seed``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -63,7 +63,7 @@ def random_spec(label: str, rng: np.random.Generator) -> ClipSpec:
 def render_clip(spec: ClipSpec) -> list[np.ndarray]:
     """The clip's BGR frames, in order."""
     if spec.label == "shrink":
-        return render_clip(ClipSpec(**{**spec.__dict__, "label": "grow"}))[::-1]
+        return render_clip(replace(spec, label="grow"))[::-1]
     noise = np.random.default_rng(spec.noise_seed)
     side = min(spec.width, spec.height)
     centre = (

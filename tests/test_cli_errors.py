@@ -1,0 +1,91 @@
+"""Bad input gives one line on stderr naming the input and the cause, and the contract's exit code."""
+
+import pytest
+
+from conftest import run_command, write_video
+
+
+def assert_one_line_error(result, exit_code: int, *fragments: str) -> None:
+    assert result.returncode == exit_code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_missing_clip(bundle, tmp_path):
+    result = run_command("vclf-run", tmp_path / "gone.avi", "--model", bundle, check=False)
+    assert_one_line_error(result, 3, "gone.avi", "no such file")
+
+
+def test_file_that_is_not_a_video(bundle, tmp_path):
+    path = tmp_path / "notes.avi"
+    path.write_text("these are notes, not frames\n")
+    result = run_command("vclf-run", path, "--model", bundle, check=False)
+    assert_one_line_error(result, 3, "notes.avi", "not a video")
+
+
+def test_zero_frame_video(bundle, tmp_path):
+    path = write_video(tmp_path / "empty.avi", [])
+    result = run_command("vclf-run", path, "--model", bundle, check=False)
+    assert_one_line_error(result, 3, "empty.avi", "no frames")
+
+
+def test_bundle_dir_without_bundle_json(dataset, tmp_path):
+    (tmp_path / "extractor.onnx").write_bytes(b"")
+    result = run_command("vclf-run", dataset / "test" / "grow_000.avi", "--model", tmp_path, check=False)
+    assert_one_line_error(result, 4, str(tmp_path), "bundle.json")
+
+
+def test_damaged_graph_fails_its_checksum(bundle, dataset, tmp_path):
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    with open(copy / "head.onnx", "r+b") as graph:
+        graph.seek(100)
+        graph.write(b"\x00\x01\x02")
+    result = run_command("vclf-run", dataset / "test" / "grow_000.avi", "--model", copy, check=False)
+    assert_one_line_error(result, 4, "head.onnx", "sha256")
+
+
+def test_debug_shows_the_traceback(bundle, tmp_path):
+    result = run_command("vclf-run", tmp_path / "gone.avi", "--model", bundle, "--debug", check=False)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_folder_reports_bad_clips_and_classifies_the_rest(bundle, dataset, tmp_path):
+    import shutil
+
+    shutil.copy(dataset / "test" / "grow_000.avi", tmp_path / "a.avi")
+    (tmp_path / "b.avi").write_text("not a video")
+    result = run_command("vclf-run", tmp_path, "--model", bundle, "--json", check=False)
+    assert result.returncode == 3
+    assert len(result.stdout.splitlines()) == 1 and "a.avi" in result.stdout
+    assert_one_line_error(result, 3, "b.avi", "not a video")
+
+
+def test_fit_on_a_folder_without_the_layout(tmp_path):
+    result = run_command("vclf-train", "fit", tmp_path, "--out", tmp_path / "run", "--weights", "none", check=False)
+    assert_one_line_error(result, 3, "train.csv")
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_fit_refuses_to_overwrite_a_run(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    result = run_command("vclf-train", "fit", tmp_path, "--out", tmp_path / "run", "--weights", "none", check=False)
+    assert_one_line_error(result, 2, "already holds a run", "--resume")
+
+
+def test_export_of_something_that_is_not_a_run(tmp_path):
+    result = run_command("vclf-export", tmp_path, "--out", tmp_path / "bundle", check=False)
+    assert_one_line_error(result, 4, str(tmp_path), "not a finished run")
+    assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.parametrize("command", [["vclf-run"], ["vclf-export"], ["vclf-train"], ["vclf-train", "fit"], ["vclf-train", "synth"], ["vclf-train", "fetch"]])
+def test_every_command_explains_itself(command):
+    result = run_command(*command, "--help")
+    assert result.stdout.startswith("Usage:") and len(result.stdout.splitlines()) > 5

@@ -1,0 +1,88 @@
+"""Parity of the exported ONNX graphs with the Keras models they came from."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from click.testing import CliRunner
+
+from vclf.export import bundle as export_bundle
+from vclf.export.cli import main as export_main
+from vclf.export.parity import EXTRACTOR_TOLERANCE, HEAD_TOLERANCE, masked_variants, relative_difference
+from vclf.runtime.bundle import file_sha256, load_bundle
+from vclf.train import run as rd
+
+
+@pytest.fixture(scope="module")
+def run(trained_run):
+    return rd.load_run(trained_run)
+
+
+def session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_extractor_features_match_keras_within_1e4_relative(run, bundle):
+    frames = export_bundle.parity_frames(run, clips=3)
+    noise = np.random.default_rng(0).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    frames = np.concatenate([frames, noise])
+    expected = np.asarray(run.extractor().predict_on_batch(frames.astype(np.float32)))
+    actual = session(load_bundle(bundle).extractor_path).run(None, {"frames": frames})[0]
+    assert actual.shape == (len(frames), 2048) and actual.dtype == np.float32
+    assert relative_difference(expected, actual) <= EXTRACTOR_TOLERANCE
+
+
+def test_head_probabilities_match_keras_within_1e5_with_masks_and_garbage(run, bundle):
+    with np.load(run.path / rd.FEATURES) as cached:
+        features, mask = cached["x_test"], cached["m_test"]
+    clean, garbage, masks = masked_variants(features, mask)
+    assert (~masks).any(axis=1).mean() > 0.5, "most inputs have masked positions"
+    assert np.abs(garbage[~masks]).max() > 100 * np.abs(clean).max()
+    head = session(load_bundle(bundle).head_path)
+    expected = np.asarray(run.sequence_model().predict_on_batch([clean, masks]))
+    with_garbage = head.run(None, {"features": garbage, "mask": masks})[0]
+    assert np.abs(expected - with_garbage).max() <= HEAD_TOLERANCE
+    np.testing.assert_allclose(with_garbage.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_masked_positions_change_nothing_but_real_frames_do(bundle, run):
+    with np.load(run.path / rd.FEATURES) as cached:
+        features, mask = cached["x_test"][:8], cached["m_test"][:8]
+    head = session(load_bundle(bundle).head_path)
+    base = head.run(None, {"features": features, "mask": mask})[0]
+    shortened = mask & (np.arange(mask.shape[1]) < 5)
+    assert np.abs(head.run(None, {"features": features, "mask": shortened})[0] - base).max() > 1e-4
+
+
+def test_bundle_json_describes_the_graphs(bundle, trained_run):
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert manifest["labels"] == json.loads((trained_run / rd.LABELS).read_text())
+    assert (manifest["image_size"], manifest["sequence_length"], manifest["feature_size"]) == (224, 20, 2048)
+    assert manifest["sampler"] == "uniform" and manifest["precision"] == "fp32" and manifest["format_version"] == 1
+    for name in ("extractor.onnx", "head.onnx"):
+        assert manifest["sha256"][name] == file_sha256(bundle / name)
+    inputs = {i.name: (i.shape, i.type) for i in session(bundle / "head.onnx").get_inputs()}
+    assert inputs == {"features": (["B", 20, 2048], "tensor(float)"), "mask": (["B", 20], "tensor(bool)")}
+
+
+def test_export_refuses_a_head_that_does_not_match_keras(trained_run, tmp_path, monkeypatch):
+    convert_head = export_bundle.convert_head
+
+    def convert_a_different_head(model, *args):
+        bias = model.layers[-1].bias
+        nudge = np.eye(bias.shape[0], dtype=np.float32)[0]  # favour the first class a little
+        bias.assign(bias.numpy() + nudge)
+        try:
+            convert_head(model, *args)
+        finally:
+            bias.assign(bias.numpy() - nudge)
+
+    monkeypatch.setattr(export_bundle, "convert_head", convert_a_different_head)
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(export_main, [str(trained_run), "--out", str(out)])
+    assert result.exit_code == 4
+    last = result.stderr.strip().splitlines()[-1]
+    assert "head: largest difference" in last and "bundle not written" in last
+    assert not out.exists()
+    assert not list(tmp_path.iterdir()), "no scratch files are left behind"

@@ -1,0 +1,90 @@
+import tracemalloc
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import counting_frames, write_video
+from vclf.runtime.errors import BadInputError
+from vclf.runtime.preprocess import crop_center_square, prepare_frame
+from vclf.runtime.video import count_frames, read_clip
+
+
+def test_crop_center_square_keeps_the_middle_of_wide_and_tall_frames():
+    wide = np.zeros((40, 100, 3), np.uint8)
+    wide[:, 30:70] = 255
+    assert crop_center_square(wide).shape == (40, 40, 3) and crop_center_square(wide).all()
+    tall = np.zeros((90, 30, 3), np.uint8)
+    tall[30:60] = 255
+    assert crop_center_square(tall).shape == (30, 30, 3) and crop_center_square(tall).all()
+
+
+def test_prepare_frame_gives_a_square_rgb_frame_of_the_model_size():
+    bgr = np.zeros((120, 160, 3), np.uint8)
+    bgr[:, :, 0] = 200  # blue in OpenCV's channel order
+    frame = prepare_frame(bgr, 224)
+    assert frame.shape == (224, 224, 3) and frame.dtype == np.uint8
+    assert (frame[:, :, 2] == 200).all() and not frame[:, :, :2].any()
+
+
+def grey_levels(frames: np.ndarray) -> np.ndarray:
+    return frames.reshape(len(frames), -1).mean(axis=1)
+
+
+def test_read_clip_decodes_the_sampled_frames_in_clip_order(tmp_path):
+    path = write_video(tmp_path / "count.avi", counting_frames(60))
+    clip = read_clip(path, "uniform", 20, size=32)
+    assert clip.frame_count == 60
+    assert clip.frames.shape == (20, 32, 32, 3)
+    np.testing.assert_allclose(grey_levels(clip.frames), 4 * clip.indices, atol=3)
+
+
+def test_first_sampler_reads_the_opening_frames(tmp_path):
+    path = write_video(tmp_path / "count.avi", counting_frames(50))
+    clip = read_clip(path, "first", 20, size=32)
+    np.testing.assert_allclose(grey_levels(clip.frames), 4 * np.arange(20), atol=3)
+
+
+def test_short_clip_gives_all_its_frames(tmp_path):
+    path = write_video(tmp_path / "short.avi", counting_frames(7))
+    clip = read_clip(path, "uniform", 20, size=32)
+    assert len(clip.frames) == 7
+    np.testing.assert_allclose(grey_levels(clip.frames), 4 * np.arange(7), atol=3)
+
+
+def test_decoding_a_long_clip_holds_at_most_n_frames(tmp_path):
+    width, height, size, n = 320, 240, 64, 20
+    path = write_video(tmp_path / "long.avi", counting_frames(400, width, height))
+    tracemalloc.start()
+    try:
+        clip = read_clip(path, "uniform", n, size=size)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(clip.frames) == n
+    decoded_frame = width * height * 3
+    # n model-sized frames, their stacked copy and a few decoded frames in flight;
+    # holding the whole clip would need 400 decoded frames (92 MB).
+    assert peak < 2 * n * size * size * 3 + 4 * decoded_frame
+
+
+def test_count_frames_reports_the_frames_written(tmp_path):
+    assert count_frames(write_video(tmp_path / "c.avi", counting_frames(33))) == 33
+
+
+def test_zero_frame_video_is_bad_input(tmp_path):
+    path = write_video(tmp_path / "empty.avi", [])
+    with pytest.raises(BadInputError, match="no frames"):
+        read_clip(path, "uniform", 20)
+
+
+def test_file_that_is_not_a_video_is_bad_input(tmp_path):
+    path = tmp_path / "notes.avi"
+    path.write_text("not a video")
+    with pytest.raises(BadInputError, match="notes.avi"):
+        read_clip(path, "uniform", 20)
+
+
+def test_missing_file_is_bad_input(tmp_path):
+    with pytest.raises(BadInputError, match="no such file"):
+        read_clip(tmp_path / "gone.avi", "uniform", 20)
