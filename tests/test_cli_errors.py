@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import run_command, write_video
+from helpers import run_command, write_video
 
 
 def assert_one_line_error(result, exit_code: int, *fragments: str) -> None:

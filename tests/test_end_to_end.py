@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_command
+from helpers import run_command
 from vclf.train import run as rd
 from vclf.train.fit import train_head
 

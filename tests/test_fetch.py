@@ -9,7 +9,7 @@ import threading
 import pandas as pd
 import pytest
 
-from conftest import run_command
+from helpers import run_command
 from vclf.train.synth import write_dataset
 
 

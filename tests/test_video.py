@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import counting_frames, write_video
+from helpers import counting_frames, write_video
 from vclf.runtime.errors import BadInputError
 from vclf.runtime.preprocess import crop_center_square, prepare_frame
 from vclf.runtime.video import count_frames, read_clip

@@ -143,7 +143,11 @@ def train_head(
 
     callbacks = [
         keras.callbacks.ModelCheckpoint(
-            run_dir / rd.BEST_WEIGHTS, monitor="val_loss", save_best_only=True, save_weights_only=True
+            run_dir / rd.BEST_WEIGHTS,
+            monitor="val_loss",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=_best_val_loss(run_dir) if resume else None,
         ),
         keras.callbacks.CSVLogger(run_dir / rd.HISTORY, append=resume),
         keras.callbacks.BackupAndRestore(run_dir / rd.BACKUP),
@@ -161,6 +165,17 @@ def train_head(
     )
     model.load_weights(run_dir / rd.BEST_WEIGHTS)
     return model
+
+
+def _best_val_loss(run_dir: Path) -> float | None:
+    """The lowest val_loss logged so far, so a resumed fit keeps a better checkpoint."""
+    import pandas as pd
+
+    history = run_dir / rd.HISTORY
+    if not history.is_file() or not (run_dir / rd.BEST_WEIGHTS).is_file():
+        return None
+    losses = pd.read_csv(history)["val_loss"]
+    return float(losses.min()) if len(losses) else None
 
 
 def _start_run(data_dir: Path, run_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int, resume: bool) -> dict:
