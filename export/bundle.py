@@ -49,8 +49,8 @@ def export_run(
         raise BadInputError(f"{bundle_dir}: exists and is not a bundle; refusing to overwrite it")
     config = run.config
     bundle_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=bundle_dir.parent, prefix=f".{bundle_dir.name}-") as scratch:
-        scratch = Path(scratch)
+    scratch = Path(tempfile.mkdtemp(dir=bundle_dir.parent, prefix=f".{bundle_dir.name}-"))
+    try:
         extractor, head = run.extractor(), run.sequence_model()
         report("Converting the extractor to ONNX")
         convert_extractor(extractor, config["image_size"], scratch / EXTRACTOR_FILE, opset)
@@ -78,6 +78,9 @@ def export_run(
         )
         write_bundle_json(manifest, scratch)
         _publish(scratch, bundle_dir)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     return load_bundle(bundle_dir)
 
 
@@ -91,4 +94,3 @@ def _publish(scratch: Path, bundle_dir: Path) -> None:
         shutil.rmtree(old)
     else:
         scratch.rename(bundle_dir)
-    scratch.mkdir()  # TemporaryDirectory removes it on exit

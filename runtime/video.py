@@ -43,18 +43,29 @@ def open_video(path: str | Path) -> cv2.VideoCapture:
 
 
 def count_frames(path: str | Path) -> int:
-    """Frames in the file: the container's count, or a full grab pass when it has none."""
+    """Frames in the file: the container's count, or a grab pass when it reports none."""
     capture = open_video(path)
     try:
         reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        if reported > 0:
-            return reported
-        counted = 0
-        while capture.grab():
-            counted += 1
-        return counted
+        return reported if reported > 0 else _grab_all(capture)
     finally:
         capture.release()
+
+
+def count_decodable_frames(path: str | Path) -> int:
+    """Frames that really decode, whatever the container claims."""
+    capture = open_video(path)
+    try:
+        return _grab_all(capture)
+    finally:
+        capture.release()
+
+
+def _grab_all(capture: cv2.VideoCapture) -> int:
+    grabbed = 0
+    while capture.grab():
+        grabbed += 1
+    return grabbed
 
 
 def _decode_at(path: Path, indices: np.ndarray, size: int) -> list[np.ndarray]:
@@ -85,34 +96,24 @@ def read_clip(
 ) -> Clip:
     """Decode the frames ``sampler`` picks from the video at ``path``.
 
-    Some containers over-report their frame count; when the file ends before
-    the last sampled frame, the clip is sampled again from the frames it
-    really has.
+    A container may claim more frames than it holds (a truncated file, say);
+    when the file ends before the last sampled frame, the clip is sampled
+    again from the frames that really decode.
     """
     path = Path(path)
     policy = get_sampler(sampler)
     frame_count = count_frames(path)
-    while True:
-        if frame_count == 0:
-            raise BadInputError(f"{path}: video has no frames")
+    indices = policy.indices(frame_count, sequence_length)
+    frames = _decode_at(path, indices, size)
+    if len(frames) < len(indices):
+        frame_count = count_decodable_frames(path)
         indices = policy.indices(frame_count, sequence_length)
         frames = _decode_at(path, indices, size)
-        if len(frames) == len(indices):
-            break
-        frame_count = _frames_before_end(path, frame_count)
+        if len(frames) < len(indices):
+            raise BadInputError(f"{path}: frames fail to decode")
+    if frame_count == 0:
+        raise BadInputError(f"{path}: video has no frames")
     return Clip(str(path), np.stack(frames), indices, frame_count)
-
-
-def _frames_before_end(path: Path, reported: int) -> int:
-    """How many frames really decode, for a file whose count was ``reported``."""
-    capture = open_video(path)
-    try:
-        decoded = 0
-        while decoded < reported and capture.read()[0]:
-            decoded += 1
-        return decoded if decoded < reported else reported - 1
-    finally:
-        capture.release()
 
 
 def list_videos(folder: Path) -> list[Path]:

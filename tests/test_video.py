@@ -88,3 +88,14 @@ def test_file_that_is_not_a_video_is_bad_input(tmp_path):
 def test_missing_file_is_bad_input(tmp_path):
     with pytest.raises(BadInputError, match="no such file"):
         read_clip(tmp_path / "gone.avi", "uniform", 20)
+
+
+def test_truncated_file_is_sampled_from_the_frames_that_decode(tmp_path):
+    path = write_video(tmp_path / "cut.avi", counting_frames(60))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert count_frames(path) == 60, "the container still claims every frame"
+    clip = read_clip(path, "uniform", 20, size=32)
+    assert 20 <= clip.frame_count < 60
+    assert len(clip.frames) == 20 and clip.indices[-1] < clip.frame_count
+    np.testing.assert_allclose(grey_levels(clip.frames), 4 * clip.indices, atol=3)

@@ -80,7 +80,7 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise BadModelError(f"{path}: no such run dir")
-    for name in (CONFIG, LABELS, EXTRACTOR_WEIGHTS, BEST_WEIGHTS, METRICS):
+    for name in (CONFIG, LABELS, EXTRACTOR_WEIGHTS, BEST_WEIGHTS, FEATURES, METRICS):
         if not (path / name).is_file():
             raise BadModelError(f"{path}: not a finished run (no {name}); run vclf-train fit first")
     try:
