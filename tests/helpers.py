@@ -1,10 +1,9 @@
-"""Helpers for tests: running the commands, writing real videos with OpenCV."""
+"""Helpers for tests: running the commands as a user would, frames that tell their index."""
 
 import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 BIN = Path(sys.executable).parent
@@ -16,17 +15,6 @@ def run_command(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
-    """Write BGR frames as an MJPG AVI with OpenCV."""
-    height, width = frames[0].shape[:2] if frames else (48, 64)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 def counting_frames(count: int, width: int = 96, height: int = 64) -> list[np.ndarray]:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from helpers import run_command, write_video
+from helpers import run_command
+from vclf.train.synth import write_video
 
 
 def assert_one_line_error(result, exit_code: int, *fragments: str) -> None:
@@ -27,7 +28,7 @@ def test_file_that_is_not_a_video(bundle, tmp_path):
 
 
 def test_zero_frame_video(bundle, tmp_path):
-    path = write_video(tmp_path / "empty.avi", [])
+    path = write_video(tmp_path / "empty.avi", [], size=(64, 48))
     result = run_command("vclf-run", path, "--model", bundle, check=False)
     assert_one_line_error(result, 3, "empty.avi", "no frames")
 

@@ -1,13 +1,13 @@
 import tracemalloc
 
-import cv2
 import numpy as np
 import pytest
 
-from helpers import counting_frames, write_video
+from helpers import counting_frames
 from vclf.runtime.errors import BadInputError
 from vclf.runtime.preprocess import crop_center_square, prepare_frame
 from vclf.runtime.video import count_frames, read_clip
+from vclf.train.synth import write_video
 
 
 def test_crop_center_square_keeps_the_middle_of_wide_and_tall_frames():
@@ -73,7 +73,7 @@ def test_count_frames_reports_the_frames_written(tmp_path):
 
 
 def test_zero_frame_video_is_bad_input(tmp_path):
-    path = write_video(tmp_path / "empty.avi", [])
+    path = write_video(tmp_path / "empty.avi", [], size=(64, 48))
     with pytest.raises(BadInputError, match="no frames"):
         read_clip(path, "uniform", 20)
 

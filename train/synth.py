@@ -100,10 +100,16 @@ def _draw(frame: np.ndarray, spec: ClipSpec, t: int, progress: float, centre: tu
         raise ValueError(f"unknown class {spec.label!r}")
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> None:
-    """Write BGR frames to ``path`` with OpenCV (Motion-JPEG in AVI)."""
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FOURCC), fps, (width, height))
+def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS, size: tuple[int, int] | None = None) -> Path:
+    """Write BGR frames to ``path`` with OpenCV (Motion-JPEG in AVI).
+
+    ``size`` (width, height) defaults to the frames' own; give it to write a
+    video with no frames at all.
+    """
+    if size is None:
+        height, width = frames[0].shape[:2]
+        size = (width, height)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
     if not writer.isOpened():
         raise OSError(f"{path}: OpenCV cannot write {FOURCC} video")
     try:
@@ -111,6 +117,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> None:
             writer.write(frame)
     finally:
         writer.release()
+    return path
 
 
 def clip_name(label: str, index: int) -> str:
