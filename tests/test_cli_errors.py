@@ -70,13 +70,13 @@ def test_folder_reports_bad_clips_and_classifies_the_rest(bundle, dataset, tmp_p
 def test_fit_on_a_folder_without_the_layout(tmp_path):
     result = run_command("vclf-train", "fit", tmp_path, "--out", tmp_path / "run", "--weights", "none", check=False)
     assert_one_line_error(result, 3, "train.csv")
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert not (tmp_path / "run").exists(), "a fixed dataset can be fitted again without --resume"
 
 
-def test_fit_refuses_to_overwrite_a_run(tmp_path):
+def test_fit_refuses_to_overwrite_a_run(dataset, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
-    result = run_command("vclf-train", "fit", tmp_path, "--out", tmp_path / "run", "--weights", "none", check=False)
+    result = run_command("vclf-train", "fit", dataset, "--out", tmp_path / "run", "--weights", "none", check=False)
     assert_one_line_error(result, 2, "already holds a run", "--resume")
 
 
@@ -84,6 +84,11 @@ def test_export_of_something_that_is_not_a_run(tmp_path):
     result = run_command("vclf-export", tmp_path, "--out", tmp_path / "bundle", check=False)
     assert_one_line_error(result, 4, str(tmp_path), "not a finished run")
     assert not (tmp_path / "bundle").exists()
+
+
+def test_live_sources_are_refused_until_supported(bundle):
+    result = run_command("vclf-run", "camera0", "--model", bundle, check=False)
+    assert_one_line_error(result, 2, "camera0", "not supported")
 
 
 @pytest.mark.parametrize("command", [["vclf-run"], ["vclf-export"], ["vclf-train"], ["vclf-train", "fit"], ["vclf-train", "synth"], ["vclf-train", "fetch"]])

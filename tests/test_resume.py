@@ -7,6 +7,7 @@ import subprocess
 import pandas as pd
 
 from helpers import BIN, run_command
+from vclf.train.synth import write_dataset
 
 
 def test_interrupted_fit_resumes_from_its_last_epoch(tmp_path):
@@ -37,7 +38,10 @@ def test_interrupted_fit_resumes_from_its_last_epoch(tmp_path):
 
 
 def test_resume_of_a_finished_run_is_refused(tmp_path):
-    (tmp_path / "config.json").write_text("{}")
-    (tmp_path / "metrics.json").write_text("{}")
-    result = run_command("vclf-train", "fit", tmp_path, "--out", tmp_path, "--resume", check=False)
+    write_dataset(tmp_path / "data", videos_per_class=2)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    (run_dir / "metrics.json").write_text("{}")
+    result = run_command("vclf-train", "fit", tmp_path / "data", "--out", run_dir, "--resume", check=False)
     assert result.returncode == 2 and "already finished" in result.stderr

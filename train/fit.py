@@ -96,14 +96,14 @@ def fit(
 ) -> dict:
     """Train and evaluate; returns the metrics written to ``metrics.json``."""
     data_dir, run_dir = Path(data_dir), Path(run_dir)
-    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume)
-    keras.utils.set_random_seed(config["seed"])
-
     train_split, test_split = read_split(data_dir, "train"), read_split(data_dir, "test")
     labels = class_names(train_split)
-    rd.write_json(run_dir / rd.LABELS, labels)
     y_train = encode_tags(train_split, labels, str(data_dir / "train.csv"))
     y_test = encode_tags(test_split, labels, str(data_dir / "test.csv"))
+
+    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume)
+    keras.utils.set_random_seed(config["seed"])
+    rd.write_json(run_dir / rd.LABELS, labels)
 
     (x_train, m_train), (x_test, m_test) = _features(run_dir, config, train_split.paths, test_split.paths, resume)
 
