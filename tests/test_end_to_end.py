@@ -34,7 +34,7 @@ def served_probabilities(bundle, dataset) -> tuple[list[str], np.ndarray, list[s
 
 def test_default_preset_tells_grow_from_shrink(bundle, dataset):
     tags, probabilities, labels = served_probabilities(bundle, dataset)
-    assert tags.count("grow") == tags.count("shrink") == 10
+    assert tags.count("grow") == tags.count("shrink") == 30
     assert pair_accuracy(tags, probabilities, labels) >= 0.9
 
 

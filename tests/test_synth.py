@@ -11,9 +11,9 @@ from vclf.train.synth import CLASSES, random_spec, render_clip, write_dataset
 
 
 def test_synth_writes_the_keras_example_layout_with_real_videos(tmp_path):
-    result = run_command("vclf-train", "synth", tmp_path / "d", "--videos-per-class", "3")
-    assert "12 train and 8 test clips" in result.stdout
-    for split, per_class in (("train", 3), ("test", 2)):
+    result = run_command("vclf-train", "synth", tmp_path / "d", "--videos-per-class", "3", "--test-per-class", "1")
+    assert "12 train and 4 test clips" in result.stdout
+    for split, per_class in (("train", 3), ("test", 1)):
         table = pd.read_csv(tmp_path / "d" / f"{split}.csv")
         assert list(table.columns) == ["video_name", "tag"]
         assert table["tag"].value_counts().to_dict() == {c: per_class for c in CLASSES}

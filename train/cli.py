@@ -20,15 +20,22 @@ def main() -> None:
     type=click.IntRange(min=2),
     default=24,
     show_default=True,
-    help="Training clips per class; the test split gets a third as many (at least 2).",
+    help="Training clips per class.",
+)
+@click.option(
+    "--test-per-class",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Test clips per class [default: a third of --videos-per-class, at least 2].",
 )
 @reports_errors
-def synth(out_dir: Path, seed: int, videos_per_class: int) -> None:
-    from .synth import CLASSES, write_dataset
+def synth(out_dir: Path, seed: int, videos_per_class: int, test_per_class: int | None) -> None:
+    from .synth import CLASSES, default_test_per_class, write_dataset
 
-    total = len(CLASSES) * (videos_per_class + max(2, videos_per_class // 3))
+    test_per_class = test_per_class or default_test_per_class(videos_per_class)
+    total = len(CLASSES) * (videos_per_class + test_per_class)
     with click.progressbar(length=total, label="Writing clips", file=click.get_text_stream("stderr")) as bar:
-        tables = write_dataset(out_dir, seed, videos_per_class, progress=lambda: bar.update(1))
+        tables = write_dataset(out_dir, seed, videos_per_class, test_per_class, progress=lambda: bar.update(1))
     click.echo(f"{out_dir}: {len(tables['train'])} train and {len(tables['test'])} test clips, classes {', '.join(CLASSES)}")
 
 

@@ -127,8 +127,10 @@ def train_head(
 ) -> keras.Model:
     """Fit the sequence model on extracted features; returns it with its best weights.
 
-    Checkpoints, history and the epoch backup go to ``run_dir``.
+    Checkpoints, history and the epoch backup go to ``run_dir``. Seeded from
+    the config, so the result does not depend on what ran before.
     """
+    keras.utils.set_random_seed(config["seed"])
     if config["validation"] == "tail":
         fit_idx, val_idx = tail_split(len(labels), config["validation_fraction"])
     else:

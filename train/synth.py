@@ -124,6 +124,10 @@ def clip_name(label: str, index: int) -> str:
     return f"{label}_{index:03d}.avi"
 
 
+def default_test_per_class(videos_per_class: int) -> int:
+    return max(2, videos_per_class // 3)
+
+
 def write_dataset(
     out_dir: Path,
     seed: int = 0,
@@ -137,8 +141,7 @@ def write_dataset(
     a third as many, at least 2) test clips. ``progress`` is called once per clip.
     """
     out_dir = Path(out_dir)
-    if test_per_class is None:
-        test_per_class = max(2, videos_per_class // 3)
+    test_per_class = test_per_class or default_test_per_class(videos_per_class)
     tables = {}
     for split_index, (split, count) in enumerate((("train", videos_per_class), ("test", test_per_class))):
         (out_dir / split).mkdir(parents=True, exist_ok=True)
