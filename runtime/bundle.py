@@ -10,7 +10,7 @@ A folder with ``bundle.json``, ``extractor.onnx`` and ``head.onnx``.
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import BadModelError
@@ -65,7 +65,7 @@ def write_bundle_json(bundle: Bundle, folder: Path) -> Bundle:
     """Hash the graphs in ``folder`` and write ``bundle.json`` beside them."""
     folder = Path(folder)
     hashes = {name: file_sha256(folder / name) for name in (EXTRACTOR_FILE, HEAD_FILE)}
-    complete = Bundle(**{**asdict(bundle), "sha256": hashes, "path": folder})
+    complete = replace(bundle, sha256=hashes, path=folder)
     (folder / BUNDLE_FILE).write_text(complete.to_json())
     return complete
 

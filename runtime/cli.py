@@ -6,7 +6,7 @@ import sys
 import click
 
 from .classify import Classifier, ClipResult
-from .cli_errors import reports_errors
+from .cli_errors import echo_error, reports_errors
 from .engine import DEVICES
 from .errors import VclfError
 from .gif import save_gif
@@ -67,7 +67,7 @@ def main(source: str, model_dir: str, as_json: bool, top_k: int | None, device: 
         except VclfError as exc:
             if len(files) == 1:
                 raise
-            click.echo(f"vclf-run: error: {exc}", err=True)
+            echo_error("vclf-run", exc)
             failed = exc
             continue
         click.echo(json.dumps(result.to_dict()) if as_json else format_result(result))

@@ -13,6 +13,11 @@ import click
 from .errors import VclfError
 
 
+def echo_error(prog: str, error: VclfError) -> None:
+    """The one-line report: ``prog: error: INPUT: cause``."""
+    click.echo(f"{prog}: error: {error}", err=True)
+
+
 def reports_errors(command: Callable) -> Callable:
     """Add ``--debug`` to a click command and turn its errors into one-line reports."""
 
@@ -25,7 +30,7 @@ def reports_errors(command: Callable) -> Callable:
         except VclfError as exc:
             if debug:
                 raise
-            click.echo(f"{prog}: error: {exc}", err=True)
+            echo_error(prog, exc)
             sys.exit(exc.exit_code)
         except BrokenPipeError:
             # The reader went away (``vclf-run clips/ | head``): stop quietly.

@@ -5,6 +5,8 @@ decoded, preprocessed and kept, so memory holds at most ``sequence_length``
 model-sized frames whatever the clip's length.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,23 +44,27 @@ def open_video(path: str | Path) -> cv2.VideoCapture:
     return capture
 
 
-def count_frames(path: str | Path) -> int:
-    """Frames in the file: the container's count, or a grab pass when it reports none."""
+@contextmanager
+def opened_video(path: str | Path) -> Iterator[cv2.VideoCapture]:
+    """``open_video`` as a context that releases the capture."""
     capture = open_video(path)
     try:
-        reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        return reported if reported > 0 else _grab_all(capture)
+        yield capture
     finally:
         capture.release()
+
+
+def count_frames(path: str | Path) -> int:
+    """Frames in the file: the container's count, or a grab pass when it reports none."""
+    with opened_video(path) as capture:
+        reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        return reported if reported > 0 else _grab_all(capture)
 
 
 def count_decodable_frames(path: str | Path) -> int:
     """Frames that really decode, whatever the container claims."""
-    capture = open_video(path)
-    try:
+    with opened_video(path) as capture:
         return _grab_all(capture)
-    finally:
-        capture.release()
 
 
 def _grab_all(capture: cv2.VideoCapture) -> int:
@@ -68,23 +74,19 @@ def _grab_all(capture: cv2.VideoCapture) -> int:
     return grabbed
 
 
-def _decode_at(path: Path, indices: np.ndarray, size: int) -> list[np.ndarray]:
-    """Prepared frames at ``indices`` (increasing); stops early if the file ends."""
+def _decode_at(capture: cv2.VideoCapture, indices: np.ndarray, size: int) -> list[np.ndarray]:
+    """Prepared frames at ``indices`` (increasing) from a fresh capture; stops early if the file ends."""
     wanted = set(indices.tolist())
     last = int(indices[-1]) if len(indices) else -1
     frames: list[np.ndarray] = []
-    capture = open_video(path)
-    try:
-        for position in range(last + 1):
-            if not capture.grab():
+    for position in range(last + 1):
+        if not capture.grab():
+            break
+        if position in wanted:
+            ok, frame = capture.retrieve()
+            if not ok:
                 break
-            if position in wanted:
-                ok, frame = capture.retrieve()
-                if not ok:
-                    break
-                frames.append(prepare_frame(frame, size))
-    finally:
-        capture.release()
+            frames.append(prepare_frame(frame, size))
     return frames
 
 
@@ -96,19 +98,22 @@ def read_clip(
 ) -> Clip:
     """Decode the frames ``sampler`` picks from the video at ``path``.
 
-    A container may claim more frames than it holds (a truncated file, say);
-    when the file ends before the last sampled frame, the clip is sampled
-    again from the frames that really decode.
+    The file is opened once when its container's frame count is right. A
+    container may report no count, or claim more frames than it holds (a
+    truncated file, say); then the frames that really decode are counted and
+    the clip is sampled again from those.
     """
     path = Path(path)
     policy = get_sampler(sampler)
-    frame_count = count_frames(path)
-    indices = policy.indices(frame_count, sequence_length)
-    frames = _decode_at(path, indices, size)
-    if len(frames) < len(indices):
+    with opened_video(path) as capture:
+        frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        indices = policy.indices(max(frame_count, 0), sequence_length)
+        frames = _decode_at(capture, indices, size)
+    if frame_count <= 0 or len(frames) < len(indices):
         frame_count = count_decodable_frames(path)
         indices = policy.indices(frame_count, sequence_length)
-        frames = _decode_at(path, indices, size)
+        with opened_video(path) as capture:
+            frames = _decode_at(capture, indices, size)
         if len(frames) < len(indices):
             raise BadInputError(f"{path}: frames fail to decode")
     if frame_count == 0:

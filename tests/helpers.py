@@ -9,9 +9,9 @@ import numpy as np
 BIN = Path(sys.executable).parent
 
 
-def run_command(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_command(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run a vclf console script as a user would; returns its output."""
-    result = subprocess.run([str(BIN / args[0]), *map(str, args[1:])], capture_output=True, text=True)
+    result = subprocess.run([str(BIN / args[0]), *map(str, args[1:])], capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result

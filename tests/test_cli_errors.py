@@ -1,5 +1,7 @@
 """Bad input gives one line on stderr naming the input and the cause, and the contract's exit code."""
 
+import shutil
+
 import pytest
 
 from helpers import run_command
@@ -40,8 +42,6 @@ def test_bundle_dir_without_bundle_json(dataset, tmp_path):
 
 
 def test_damaged_graph_fails_its_checksum(bundle, dataset, tmp_path):
-    import shutil
-
     copy = tmp_path / "bundle"
     shutil.copytree(bundle, copy)
     with open(copy / "head.onnx", "r+b") as graph:
@@ -57,8 +57,6 @@ def test_debug_shows_the_traceback(bundle, tmp_path):
 
 
 def test_folder_reports_bad_clips_and_classifies_the_rest(bundle, dataset, tmp_path):
-    import shutil
-
     shutil.copy(dataset / "test" / "grow_000.avi", tmp_path / "a.avi")
     (tmp_path / "b.avi").write_text("not a video")
     result = run_command("vclf-run", tmp_path, "--model", bundle, "--json", check=False)

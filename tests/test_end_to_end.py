@@ -1,9 +1,11 @@
 """The product path on the synthetic set: synth → fit → export → vclf-run."""
 
 import json
+import os
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers import run_command
@@ -22,7 +24,8 @@ def pair_accuracy(tags: list[str], probabilities: np.ndarray, labels: list[str])
     return float(np.mean(decisions))
 
 
-def served_probabilities(bundle, dataset) -> tuple[list[str], np.ndarray, list[str]]:
+@pytest.fixture(scope="module")
+def served(bundle, dataset) -> tuple[list[str], np.ndarray, list[str]]:
     """Tags and probabilities for every test clip, as ``vclf-run --json`` serves them."""
     labels = json.loads((bundle / "bundle.json").read_text())["labels"]
     out = run_command("vclf-run", dataset / "test", "--model", bundle, "--json").stdout
@@ -32,18 +35,18 @@ def served_probabilities(bundle, dataset) -> tuple[list[str], np.ndarray, list[s
     return tags, probabilities, labels
 
 
-def test_default_preset_tells_grow_from_shrink(bundle, dataset):
-    tags, probabilities, labels = served_probabilities(bundle, dataset)
+def test_default_preset_tells_grow_from_shrink(served):
+    tags, probabilities, labels = served
     assert tags.count("grow") == tags.count("shrink") == 30
     assert pair_accuracy(tags, probabilities, labels) >= 0.9
 
 
-def test_served_predictions_agree_with_the_run_metrics(bundle, dataset, trained_run):
-    tags, probabilities, labels = served_probabilities(bundle, dataset)
-    served = np.mean([labels[p.argmax()] == t for t, p in zip(tags, probabilities)])
+def test_served_predictions_agree_with_the_run_metrics(served, trained_run):
+    tags, probabilities, labels = served
+    served_accuracy = np.mean([labels[p.argmax()] == t for t, p in zip(tags, probabilities)])
     metrics = json.loads((trained_run / rd.METRICS).read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
-    assert served == pytest.approx(metrics["test_accuracy"], abs=1 / len(tags))
+    assert served_accuracy == pytest.approx(metrics["test_accuracy"], abs=1 / len(tags))
 
 
 def shuffle_within_clips(features: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -59,8 +62,6 @@ def test_with_frame_order_shuffled_the_pair_falls_to_chance(trained_run, dataset
     labels = json.loads((trained_run / rd.LABELS).read_text())
     with np.load(trained_run / rd.FEATURES) as cached:
         x_train, m_train, x_test, m_test = (cached[k] for k in ("x_train", "m_train", "x_test", "m_test"))
-    import pandas as pd
-
     train_tags = pd.read_csv(dataset / "train.csv")["tag"].tolist()
     test_tags = pd.read_csv(dataset / "test.csv")["tag"].tolist()
     rng = np.random.default_rng(0)
@@ -103,15 +104,8 @@ def test_vclf_run_json_and_top_k(bundle, dataset):
 
 
 def test_vclf_run_takes_the_bundle_from_vclf_model(bundle, dataset):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     env = {**os.environ, "VCLF_MODEL": str(bundle)}
-    exe = Path(sys.executable).parent / "vclf-run"
-    result = subprocess.run([exe, dataset / "test" / "blink_000.avi", "--json"], capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stderr
+    result = run_command("vclf-run", dataset / "test" / "blink_000.avi", "--json", env=env)
     assert len(json.loads(result.stdout)["predictions"]) == 4
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import run_command
-from vclf.train.fit import PRESETS, stratified_split, tail_split
+from vclf.train.fit import stratified_split, tail_split
 
 
 def test_tail_split_holds_out_the_last_fraction_in_table_order_as_keras_does():
@@ -28,10 +28,8 @@ def test_seed_preset_trains_the_example_as_written(tmp_path):
     run_command("vclf-train", "synth", data, "--videos-per-class", "4")
     result = run_command("vclf-train", "fit", data, "--out", run_dir, "--preset", "seed", "--weights", "none")
     config = json.loads((run_dir / "config.json").read_text())
-    seed = PRESETS["seed"]
     assert (config["sampler"], config["epochs"], config["validation"]) == ("first", 10, "tail")
     assert config["validation_fraction"] == 0.3 and not config["standardize"] and config["patience"] is None
-    assert seed.sampler == "first" and seed.epochs == 10
     assert len(pd.read_csv(run_dir / "history.csv")) == 10, "no early stopping: all 10 epochs run"
     accuracy = json.loads((run_dir / "metrics.json").read_text())["test_accuracy"]
     assert 0.0 <= accuracy <= 1.0

@@ -49,6 +49,13 @@ def build_feature_extractor(weights: str | None, image_size: int) -> keras.Model
     return keras.Model(inputs, outputs, name="feature_extractor")
 
 
+def load_extractor(weights_file: Path, image_size: int) -> keras.Model:
+    """The extractor with weights a run saved (``extractor.weights.h5``)."""
+    extractor = build_feature_extractor(None, image_size)
+    extractor.load_weights(weights_file)
+    return extractor
+
+
 def _weights_error(weights: str | None, exc: Exception) -> Exception:
     cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if weights == "imagenet":

@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 import keras
 import numpy as np
+import pandas as pd
 
 from vclf.runtime.errors import BadInputError, VclfError
 from vclf.runtime.preprocess import IMAGE_SIZE
@@ -27,7 +28,7 @@ from vclf.runtime.sampling import SEQUENCE_LENGTH
 
 from . import run as rd
 from .dataset import class_names, encode_tags, read_split
-from .features import FEATURE_SIZE, build_feature_extractor, extract_features, resolve_weights
+from .features import FEATURE_SIZE, build_feature_extractor, extract_features, load_extractor, resolve_weights
 from .model import build_sequence_model, feature_statistics
 
 
@@ -171,8 +172,6 @@ def train_head(
 
 def _best_val_loss(run_dir: Path) -> float | None:
     """The lowest val_loss logged so far, so a resumed fit keeps a better checkpoint."""
-    import pandas as pd
-
     history = run_dir / rd.HISTORY
     if not history.is_file() or not (run_dir / rd.BEST_WEIGHTS).is_file():
         return None
@@ -210,8 +209,7 @@ def _features(run_dir: Path, config: dict, train_paths, test_paths, resume: bool
             return (saved["x_train"], saved["m_train"]), (saved["x_test"], saved["m_test"])
     extractor_weights = run_dir / rd.EXTRACTOR_WEIGHTS
     if resume and extractor_weights.is_file():
-        extractor = build_feature_extractor(None, config["image_size"])
-        extractor.load_weights(extractor_weights)
+        extractor = load_extractor(extractor_weights, config["image_size"])
     else:
         extractor = build_feature_extractor(resolve_weights(config["weights"]), config["image_size"])
         rd.atomic_write(extractor_weights, lambda tmp: extractor.save_weights(tmp))
@@ -245,7 +243,6 @@ def save_history_plot(run_dir: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
 
     history = pd.read_csv(run_dir / rd.HISTORY)
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))

@@ -18,7 +18,7 @@ import keras
 
 from vclf.runtime.errors import BadModelError
 
-from .features import build_feature_extractor
+from .features import load_extractor
 from .model import build_sequence_model
 
 CONFIG = "config.json"
@@ -59,9 +59,7 @@ class Run:
 
     def extractor(self) -> keras.Model:
         """The frame extractor exactly as the run used it."""
-        model = build_feature_extractor(None, self.config["image_size"])
-        model.load_weights(self.path / EXTRACTOR_WEIGHTS)
-        return model
+        return load_extractor(self.path / EXTRACTOR_WEIGHTS, self.config["image_size"])
 
     def sequence_model(self) -> keras.Model:
         """The sequence model with its best weights."""
