@@ -2,13 +2,37 @@
 
 The session fixtures run the commands a user runs (synth → fit → export) once;
 every end-to-end, parity and CLI test reads the same run dir and bundle.
+
+While developing, ``VCLF_TEST_REUSE=DIR`` keeps the dataset, run and bundle
+in DIR between pytest invocations: each is built there once, when missing
+(delete one to rebuild it after changing what makes it). CI leaves it unset.
 """
 
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from helpers import run_command
+
+
+def built(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """``build(path)`` into a fresh folder, or its earlier result under ``$VCLF_TEST_REUSE``."""
+    reuse = os.environ.get("VCLF_TEST_REUSE")
+    if not reuse:
+        path = tmp_path_factory.mktemp(name) / name
+        build(path)
+        return path
+    path = Path(reuse) / name
+    if not path.exists():
+        partial = path.with_name(f".{name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        build(partial)
+        partial.rename(path)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -18,21 +42,21 @@ def dataset(tmp_path_factory) -> Path:
     60 grow/shrink test clips keep chance on that pair near 0.5 +- 0.065, so the
     order tests separate a model that sees order from one that cannot.
     """
-    out = tmp_path_factory.mktemp("data") / "synth"
-    run_command("vclf-train", "synth", out, "--seed", "0", "--videos-per-class", "30", "--test-per-class", "30")
-    return out
+
+    def synth(out: Path) -> None:
+        run_command("vclf-train", "synth", out, "--seed", "0", "--videos-per-class", "30", "--test-per-class", "30")
+
+    return built(tmp_path_factory, "data", synth)
 
 
 @pytest.fixture(scope="session")
 def trained_run(dataset, tmp_path_factory) -> Path:
     """The default preset fitted on the synthetic set with random InceptionV3 weights."""
-    run_dir = tmp_path_factory.mktemp("runs") / "default"
-    run_command("vclf-train", "fit", dataset, "--out", run_dir, "--weights", "none")
-    return run_dir
+    return built(
+        tmp_path_factory, "run", lambda out: run_command("vclf-train", "fit", dataset, "--out", out, "--weights", "none")
+    )
 
 
 @pytest.fixture(scope="session")
 def bundle(trained_run, tmp_path_factory) -> Path:
-    bundle_dir = tmp_path_factory.mktemp("bundles") / "default"
-    run_command("vclf-export", trained_run, "--out", bundle_dir)
-    return bundle_dir
+    return built(tmp_path_factory, "bundle", lambda out: run_command("vclf-export", trained_run, "--out", out))
