@@ -3,6 +3,7 @@
 import time
 
 ROWS: list[tuple[str, float, float]] = []  # (what, keras seconds, onnx seconds)
+LIVE_ROWS: list[tuple[str, float, float]] = []  # (what, p50 ms, p95 ms) per live prediction
 
 
 def best_seconds(call, repeat: int = 5) -> float:

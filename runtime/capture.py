@@ -12,7 +12,7 @@ Facts about OpenCV's capture that shape this module:
   read and open timeouts (FFmpeg backend only; cameras ignore them);
 - after a server dies ``read()`` returns False for good while ``isOpened()``
   stays True, so reconnecting means a new capture;
-- OpenCV and FFmpeg log to stderr on their own; ``quiet_opencv`` silences
+- OpenCV, FFmpeg and Qt log to stderr on their own; ``quiet_opencv`` silences
   them unless the user set their log levels.
 """
 
@@ -40,8 +40,10 @@ REPLAY_FPS_FALLBACK = 25.0
 
 
 def quiet_opencv() -> None:
-    """Silence OpenCV's and FFmpeg's own stderr logging, unless the user set a level."""
+    """Silence OpenCV's, FFmpeg's and the window's (Qt: missing fonts) own stderr
+    logging, unless the user set a level."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("QT_LOGGING_RULES", "default.warning=false")
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
@@ -61,6 +63,7 @@ def open_live(source: str) -> cv2.VideoCapture:
     camera = CAMERA.match(source)
     if camera:
         capture = cv2.VideoCapture(int(camera.group(1)))
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver's own queue would add latency
         what = f"cannot open camera device {camera.group(1)}"
     elif is_live(source):
         timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]

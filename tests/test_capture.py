@@ -70,6 +70,9 @@ class FakeCamera:
             def get(self, prop):
                 return 0.0
 
+            def set(self, prop, value):
+                return True
+
             def release(self):
                 camera.released += 1
 
