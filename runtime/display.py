@@ -45,7 +45,7 @@ class Window:
 
     def __init__(self, title: str):
         self.title = title
-        cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
+        cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no toolbar
 
     def show(self, frame_bgr: np.ndarray) -> bool:
         cv2.imshow(self.title, frame_bgr)

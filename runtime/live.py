@@ -85,6 +85,13 @@ class StreamingClassifier:
         features, mask = self.window.head_inputs()
         return self.smoother.add(self.engine.classify(features, mask)[0])
 
+    def warm_up(self) -> None:
+        """One step on a blank frame, then forget it: ONNX Runtime's first run is several
+        times slower than the next, and live frames should not wait for it."""
+        size = self.engine.bundle.image_size
+        self.step(np.zeros((size, size, 3), np.uint8))
+        self.reset()
+
     def reset(self) -> None:
         """Forget the window: what came before a reconnect is not what the source shows now."""
         self.window.clear()
@@ -124,6 +131,7 @@ def run_live(
     """
     bundle = engine.bundle
     classifier = StreamingClassifier(engine, smooth)
+    classifier.warm_up()
     capture = LiveCapture(source, stride, reconnect, report)
     window = Window(window_title) if window_title else None
     summary = LiveSummary()

@@ -1,10 +1,11 @@
 """Stream servers for the live tests, on 127.0.0.1 only, fed from real video files.
 
 - ``MjpegServer``: Motion-JPEG over HTTP (``multipart/x-mixed-replace``), what
-  most IP cameras serve; runs in the test process and can be stopped and
-  started again on the same port.
+  most IP cameras serve, with the clip's own JPEG images; runs in the test
+  process and can be stopped and started again on the same port.
 - ``RtspServer``: GStreamer's RTSP server in ``servers/rtsp_server.py``, run
-  with the system ``python3`` (PyGObject), as a separate process.
+  with the system ``python3`` (PyGObject), as a separate process; it decodes
+  and encodes the JPEG images again for RTP.
 """
 
 import socket
@@ -22,15 +23,16 @@ RTSP_SCRIPT = Path(__file__).parent / "servers" / "rtsp_server.py"
 
 
 def jpeg_frames(clip: Path) -> tuple[list[bytes], float]:
-    """Every frame of ``clip`` as JPEG bytes, and the clip's frame rate."""
-    capture = cv2.VideoCapture(str(clip))
+    """The JPEG images of a Motion-JPEG ``clip`` as stored (not re-encoded), and its frame rate."""
+    capture = cv2.VideoCapture(str(clip), cv2.CAP_FFMPEG)
+    capture.set(cv2.CAP_PROP_FORMAT, -1)  # packets as they are in the file
     fps = capture.get(cv2.CAP_PROP_FPS)
     frames = []
     while True:
-        ok, frame = capture.read()
+        ok, packet = capture.read()
         if not ok:
             break
-        frames.append(cv2.imencode(".jpg", frame)[1].tobytes())
+        frames.append(packet.tobytes())
     capture.release()
     return frames, fps
 

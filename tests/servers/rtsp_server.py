@@ -4,8 +4,10 @@ Run with the system ``python3`` (GStreamer's RTSP server through PyGObject):
 
     python3 rtsp_server.py CLIP.avi PORT
 
-The clip's JPEG frames go out as RTP/JPEG (RFC 2435) without re-encoding, at
-the clip's own frame rate; each client gets the clip once from its start.
+The clip's frames go out as RTP/JPEG (RFC 2435) at the clip's own frame rate;
+each client gets the clip once from its start. They are decoded and encoded
+again on the way: FFmpeg's JPEG images as stored in the AVI do not survive
+RTP/JPEG payloading intact (the client decodes grey frames).
 Prints ``ready rtsp://127.0.0.1:PORT/clip`` when it accepts clients.
 """
 
