@@ -126,20 +126,22 @@ def run_live(
 
     ``emit`` gets each prediction, ``report`` each line for stderr (reconnects
     and the closing summary). With ``window_title`` a window shows each
-    prediction over its frame; the caller checks that a display is usable. A source lost for good raises its
-    SourceUnavailableError after the buffered frames are classified.
+    prediction over its frame; the caller checks that a display is usable.
+    A source lost for good raises its SourceUnavailableError after the
+    buffered frames are classified.
     """
     bundle = engine.bundle
     classifier = StreamingClassifier(engine, smooth)
     classifier.warm_up()
     capture = LiveCapture(source, stride, reconnect, report)
-    window = Window(window_title) if window_title else None
+    window = None
     summary = LiveSummary()
     shown: deque[np.ndarray] = deque(maxlen=bundle.sequence_length)  # frames behind the last prediction
     recent: deque[float] = deque(maxlen=FPS_PREDICTIONS)
     connection, last = 0, None
     capture.start()
     try:
+        window = Window(window_title) if window_title else None
         with stop_requests() as stop:
             while not stop.is_set():
                 frame = capture.frames.get(POLL_S)
