@@ -58,6 +58,14 @@ class BackgroundCommand:
                 raise AssertionError(f"{len(self.stdout)} of {count} lines came; stderr:\n" + "\n".join(self.stderr[-20:]))
             time.sleep(0.05)
 
+    def wait_for_stderr(self, fragment: str, timeout: float) -> None:
+        """Until a stderr line holds ``fragment``; fails the test after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not any(fragment in line for line in self.stderr):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {fragment!r} on stderr:\n" + "\n".join(self.stderr[-20:]))
+            time.sleep(0.05)
+
     def finish(self, timeout: float) -> int:
         """Wait for the command to end (killing it after ``timeout`` s); its exit status."""
         try:

@@ -46,6 +46,8 @@ class MjpegServer:
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
         self._stopping = threading.Event()
+        self._frozen_before = 0  # streams opened before this count send nothing more
+        self._opened = 0
 
     @property
     def url(self) -> str:
@@ -59,6 +61,11 @@ class MjpegServer:
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    def freeze_streams(self) -> None:
+        """The open streams stay connected but send nothing more, as a camera that hangs;
+        new connections are served."""
+        self._frozen_before = self._opened
 
     def stop(self) -> None:
         """Close the listening socket and every open stream, as a camera that dies."""
@@ -74,8 +81,12 @@ class MjpegServer:
                 self.send_response(200)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.end_headers()
-                start, sent = time.monotonic(), 0
+                server._opened += 1
+                stream, start, sent = server._opened, time.monotonic(), 0
                 while not server._stopping.is_set() and (server.loop or sent < len(server.frames)):
+                    if stream <= server._frozen_before:
+                        time.sleep(0.1)
+                        continue
                     jpeg = server.frames[sent % len(server.frames)]
                     head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                     try:
