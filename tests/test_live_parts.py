@@ -6,6 +6,7 @@ import pytest
 
 from vclf.runtime import overlay
 from vclf.runtime.classify import Prediction
+from vclf.runtime.display import display_usable
 from vclf.runtime.overlay import OverlayStats, draw_caption, draw_overlay
 from vclf.runtime.sampling import live_stride
 from vclf.runtime.window import FeatureWindow, Smoother
@@ -99,3 +100,12 @@ def test_caption_is_drawn_along_the_bottom_only():
     assert np.array_equal(captioned[: -overlay.ROW], frame[: -overlay.ROW])
     strip = captioned[-overlay.ROW :]
     assert strip.max() > 200 and strip.min() < 100 * overlay.SHADE + 1
+
+
+@pytest.mark.parametrize("value", [None, "", ":97", "nonsense"])
+def test_no_display_is_usable_without_a_reachable_x_server(monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv("DISPLAY", raising=False)
+    else:
+        monkeypatch.setenv("DISPLAY", value)  # nothing listens on :97 here
+    assert not display_usable()
