@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench soak system-packages clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,24 @@ demo: $(INSTALLED)
 	$(BIN)/vclf-export $(DEMO)/run --out $(DEMO)/bundle
 	$(BIN)/vclf-run '$(DEMO)/data/test/*_000.avi' --model $(DEMO)/bundle
 
-test: $(INSTALLED)
+# What the live tests start besides vclf: GStreamer's RTSP server (run with the
+# system python3), an X server without a screen, and a screenshot tool.
+SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good xvfb scrot
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" != 0 ]; then echo "make: the tests need $$missing; install them as root" >&2; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests
+
+# A 60 s live replay with inference slower than the source: memory must stay flat.
+soak: $(INSTALLED) system-packages
+	$(BIN)/python -m pytest tests/soak_live.py -s
 
 bench: $(INSTALLED)
 	$(BIN)/python -m pytest benchmarks

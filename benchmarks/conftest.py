@@ -9,10 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from timing import ROWS
+from timing import LIVE_ROWS, ROWS
 
 
 def pytest_terminal_summary(terminalreporter):
+    if LIVE_ROWS:
+        terminalreporter.write_sep("=", "Live: cost of one prediction (ONNX Runtime, CPU)")
+        terminalreporter.write_line(f"{'per prediction':<34}{'p50 ms':>10}{'p95 ms':>10}{'vs first':>10}")
+        for what, p50, p95 in LIVE_ROWS:
+            terminalreporter.write_line(f"{what:<34}{p50:>10.1f}{p95:>10.1f}{p50 / LIVE_ROWS[0][1]:>9.1f}x")
     if not ROWS:
         return
     terminalreporter.write_sep("=", "Keras vs ONNX Runtime (CPU)")

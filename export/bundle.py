@@ -10,7 +10,8 @@ import numpy as np
 from vclf.runtime.bundle import BUNDLE_FILE, EXTRACTOR_FILE, HEAD_FILE, Bundle, load_bundle, write_bundle_json
 from vclf.runtime.engine import create_session
 from vclf.runtime.errors import BadInputError
-from vclf.runtime.video import read_clip
+from vclf.runtime.sampling import live_stride
+from vclf.runtime.video import count_frames, read_clip
 from vclf.train import run as rd
 from vclf.train.dataset import read_split
 
@@ -33,6 +34,14 @@ def parity_frames(run: rd.Run, clips: int = PARITY_CLIPS) -> np.ndarray:
         read_clip(p, config["sampler"], config["sequence_length"], config["image_size"]).frames for p in paths
     ]
     return np.concatenate(frames)
+
+
+def training_live_stride(run: rd.Run) -> int:
+    """``live_stride`` from the run's own training clips (their containers' frame counts)."""
+    config = run.config
+    paths = read_split(Path(config["data_dir"]), "train").paths
+    median = float(np.median([count_frames(p) for p in paths]))
+    return live_stride(config["sampler"], median, config["sequence_length"])
 
 
 def export_run(
@@ -73,6 +82,7 @@ def export_run(
             sequence_length=config["sequence_length"],
             feature_size=config["feature_size"],
             sampler=config["sampler"],
+            live_stride=training_live_stride(run),
             precision=precision,
             opset=opset,
         )

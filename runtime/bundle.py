@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import BadModelError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 BUNDLE_FILE = "bundle.json"
 EXTRACTOR_FILE = "extractor.onnx"
 HEAD_FILE = "head.onnx"
@@ -28,6 +28,7 @@ class Bundle:
     sequence_length: int
     feature_size: int
     sampler: str
+    live_stride: int  # source frames between two frames the model saw in training
     precision: str
     opset: int
     sha256: dict[str, str] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""``vclf-run``: classify video clips with an exported bundle."""
+"""``vclf-run``: classify video clips, or a camera or stream live, with an exported bundle."""
 
 import json
 import sys
@@ -10,7 +10,8 @@ from .cli_errors import echo_error, reports_errors
 from .engine import DEVICES
 from .errors import VclfError
 from .gif import save_gif
-from .sources import resolve_files
+from .live_cli import LIVE_OPTIONS, live_options, run_live_command
+from .sources import is_live, resolve_files
 
 
 def format_result(result: ClipResult) -> str:
@@ -22,17 +23,26 @@ def format_result(result: ClipResult) -> str:
 
 
 @click.command(
-    help="""Classify the action in video clips with an exported bundle.
+    help="""Classify the action in video clips, or live from a camera or stream.
 
-SOURCE is a video file, a folder of video files or a quoted glob
-("clips/*.avi"). Frames are sampled as the bundle says, features for all of a
-clip's frames come from one batched ONNX Runtime call, then the sequence head
-ranks the classes.
+SOURCE is a video file, a folder of video files, a quoted glob
+("clips/*.avi"), a camera (camera0, camera1, ...) or an rtsp:// or http(s)://
+stream URL (MJPEG over HTTP included). Frames of a clip are sampled as the
+bundle says, their features come from one batched ONNX Runtime call, then the
+sequence head ranks the classes.
+
+Live sources (and a file with --live, replayed at its own frame rate) are
+classified continuously: every --stride frames the newest frame's features
+join a window of the bundle's sequence length and the head runs again. A
+window shows the frame with the top labels; q or Esc quits, as does Ctrl-C.
 
 \b
 Examples:
   vclf-run clip.avi --model bundle/
   vclf-run clips/ --model bundle/ --json --top-k 3
+  vclf-run camera0 --model bundle/ --top-k 3
+  vclf-run rtsp://10.0.0.5/stream --model bundle/ --no-display --json
+  vclf-run clip.avi --model bundle/ --live --no-display
 """
 )
 @click.argument("source")
@@ -44,7 +54,7 @@ Examples:
     type=click.Path(),
     help="Bundle folder from vclf-export (default: $VCLF_MODEL).",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per clip on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per clip (live: per prediction) on stdout.")
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="Show only the K most probable classes.")
 @click.option(
     "--device",
@@ -53,9 +63,21 @@ Examples:
     show_default=True,
     help="ONNX Runtime provider: auto picks CUDA when a GPU is usable, else CPU.",
 )
-@click.option("--gif", "gif_path", type=click.Path(dir_okay=False), help="Save the sampled frames of the clip as a GIF.")
+@click.option(
+    "--gif",
+    "gif_path",
+    type=click.Path(dir_okay=False),
+    help="Save the sampled frames of the clip (live: the frames behind the last prediction) as a GIF.",
+)
+@live_options
 @reports_errors
-def main(source: str, model_dir: str, as_json: bool, top_k: int | None, device: str, gif_path: str | None) -> None:
+def main(source: str, model_dir: str, as_json: bool, top_k: int | None, device: str, gif_path: str | None, **live) -> None:
+    if live.pop("live") or is_live(source):
+        run_live_command(source, model_dir, as_json, top_k, device, gif_path, **live)
+        return
+    given = [name for name in LIVE_OPTIONS if click.get_current_context().get_parameter_source(name).name != "DEFAULT"]
+    if given:
+        raise click.UsageError(f"--{given[0].replace('_', '-')} applies to live sources (a camera, a stream or --live)")
     files = resolve_files(source)
     if gif_path and len(files) > 1:
         raise click.UsageError("--gif takes a single clip, SOURCE names several")

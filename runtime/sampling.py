@@ -19,6 +19,9 @@ class Sampler(Protocol):
     def indices(self, frame_count: int, sequence_length: int) -> np.ndarray:
         """Increasing frame indices in ``[0, frame_count)``, at most ``sequence_length``."""
 
+    def spacing(self, frame_count: float, sequence_length: int) -> float:
+        """Average source frames between two picked frames of a clip of ``frame_count``."""
+
 
 class FirstFrames:
     """The first ``sequence_length`` frames, as the Keras example samples.
@@ -31,6 +34,9 @@ class FirstFrames:
 
     def indices(self, frame_count: int, sequence_length: int) -> np.ndarray:
         return np.arange(min(frame_count, sequence_length), dtype=np.int64)
+
+    def spacing(self, frame_count: float, sequence_length: int) -> float:
+        return 1.0
 
 
 class UniformFrames:
@@ -49,6 +55,9 @@ class UniformFrames:
         centres = (np.arange(sequence_length) + 0.5) * frame_count / sequence_length
         return np.floor(centres).astype(np.int64)
 
+    def spacing(self, frame_count: float, sequence_length: int) -> float:
+        return max(1.0, frame_count / sequence_length)
+
 
 SAMPLERS: dict[str, Sampler] = {s.name: s for s in (FirstFrames(), UniformFrames())}
 
@@ -63,6 +72,12 @@ def get_sampler(name: str) -> Sampler:
 def sample_indices(sampler: str, frame_count: int, sequence_length: int) -> np.ndarray:
     """The frame indices that sampler ``sampler`` picks from a clip of ``frame_count`` frames."""
     return get_sampler(sampler).indices(frame_count, sequence_length)
+
+
+def live_stride(sampler: str, median_frame_count: float, sequence_length: int) -> int:
+    """The frame spacing a live window should keep: the sampler's spacing on a
+    clip of the median training length, rounded half up, at least 1."""
+    return max(1, int(get_sampler(sampler).spacing(median_frame_count, sequence_length) + 0.5))
 
 
 def frame_mask(valid: int, sequence_length: int) -> np.ndarray:

@@ -4,15 +4,11 @@ import glob
 import re
 from pathlib import Path
 
-from .errors import BadInputError, VclfError
+from .errors import BadInputError
 from .video import list_videos
 
 CAMERA = re.compile(r"^camera(\d+)$")
 STREAM_SCHEMES = ("rtsp://", "http://", "https://")
-
-
-class UnsupportedSourceError(VclfError):
-    exit_code = 2
 
 
 def is_live(source: str) -> bool:
@@ -22,8 +18,6 @@ def is_live(source: str) -> bool:
 
 def resolve_files(source: str) -> list[Path]:
     """A video file, a folder of videos or a glob, as the list of files to classify."""
-    if is_live(source):
-        raise UnsupportedSourceError(f"{source}: camera and stream sources are not supported yet")
     path = Path(source)
     if path.is_dir():
         files = list_videos(path)

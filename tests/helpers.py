@@ -1,7 +1,9 @@
-"""Helpers for tests: running the commands as a user would, frames that tell their index."""
+"""Helpers for tests: running the commands as a user would (to the end, or in the background), frames that tell their index."""
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,3 +22,57 @@ def run_command(*args: str, check: bool = True, env: dict | None = None) -> subp
 def counting_frames(count: int, width: int = 96, height: int = 64) -> list[np.ndarray]:
     """Frames whose grey level tells their index: frame i is ``4 * i`` (mod 256)."""
     return [np.full((height, width, 3), (4 * i) % 256, np.uint8) for i in range(count)]
+
+
+class BackgroundCommand:
+    """A vclf console script running while the test acts; its output lines collect as they come."""
+
+    def __init__(self, *args: str, env: dict | None = None):
+        self.process = subprocess.Popen(
+            [str(BIN / args[0]), *map(str, args[1:])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._collect, args=(stream, lines), daemon=True)
+            for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _collect(stream, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line.rstrip("\n"))
+
+    def wait_for_lines(self, count: int, timeout: float) -> None:
+        """Until stdout has ``count`` lines; fails the test after ``timeout`` s or if the command ends first."""
+        deadline = time.monotonic() + timeout
+        while len(self.stdout) < count:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.finish(timeout=5)
+                raise AssertionError(f"{len(self.stdout)} of {count} lines came; stderr:\n" + "\n".join(self.stderr[-20:]))
+            time.sleep(0.05)
+
+    def wait_for_stderr(self, fragment: str, timeout: float) -> None:
+        """Until a stderr line holds ``fragment``; fails the test after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not any(fragment in line for line in self.stderr):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {fragment!r} on stderr:\n" + "\n".join(self.stderr[-20:]))
+            time.sleep(0.05)
+
+    def finish(self, timeout: float) -> int:
+        """Wait for the command to end (killing it after ``timeout`` s); its exit status."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for reader in self._readers:
+            reader.join()
+        return self.process.returncode

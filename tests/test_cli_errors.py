@@ -84,9 +84,19 @@ def test_export_of_something_that_is_not_a_run(tmp_path):
     assert not (tmp_path / "bundle").exists()
 
 
-def test_live_sources_are_refused_until_supported(bundle):
-    result = run_command("vclf-run", "camera0", "--model", bundle, check=False)
-    assert_one_line_error(result, 2, "camera0", "not supported")
+def test_camera_that_cannot_be_opened_exits_5_naming_the_device(bundle):
+    result = run_command("vclf-run", "camera9", "--model", bundle, "--no-display", check=False)
+    assert_one_line_error(result, 5, "camera9", "cannot open camera device 9")
+
+
+def test_live_replay_of_a_folder_is_a_usage_error(bundle, dataset):
+    result = run_command("vclf-run", dataset / "test", "--model", bundle, "--live", check=False)
+    assert result.returncode == 2 and "--live replays one video file" in result.stderr
+
+
+def test_live_options_on_a_clip_are_a_usage_error(bundle, dataset):
+    result = run_command("vclf-run", dataset / "test" / "blink_000.avi", "--model", bundle, "--stride", "3", check=False)
+    assert result.returncode == 2 and "--stride applies to live sources" in result.stderr
 
 
 @pytest.mark.parametrize("command", [["vclf-run"], ["vclf-export"], ["vclf-train"], ["vclf-train", "fit"], ["vclf-train", "synth"], ["vclf-train", "fetch"]])

@@ -11,6 +11,7 @@ from vclf.export import bundle as export_bundle
 from vclf.export.cli import main as export_main
 from vclf.export.parity import EXTRACTOR_TOLERANCE, HEAD_TOLERANCE, masked_variants, relative_difference
 from vclf.runtime.bundle import file_sha256, load_bundle
+from vclf.runtime.video import count_frames
 from vclf.train import run as rd
 
 
@@ -59,11 +60,17 @@ def test_bundle_json_describes_the_graphs(bundle, trained_run):
     manifest = json.loads((bundle / "bundle.json").read_text())
     assert manifest["labels"] == json.loads((trained_run / rd.LABELS).read_text())
     assert (manifest["image_size"], manifest["sequence_length"], manifest["feature_size"]) == (224, 20, 2048)
-    assert manifest["sampler"] == "uniform" and manifest["precision"] == "fp32" and manifest["format_version"] == 1
+    assert manifest["sampler"] == "uniform" and manifest["precision"] == "fp32" and manifest["format_version"] == 2
     for name in ("extractor.onnx", "head.onnx"):
         assert manifest["sha256"][name] == file_sha256(bundle / name)
     inputs = {i.name: (i.shape, i.type) for i in session(bundle / "head.onnx").get_inputs()}
     assert inputs == {"features": (["B", 20, 2048], "tensor(float)"), "mask": (["B", 20], "tensor(bool)")}
+
+
+def test_bundle_records_the_frame_spacing_of_training_for_live_use(bundle, dataset):
+    median = np.median([count_frames(p) for p in (dataset / "train").glob("*.avi")])
+    assert 25 <= median <= 34, "synthetic clips run 12 to 47 frames"
+    assert json.loads((bundle / "bundle.json").read_text())["live_stride"] == 2, "uniform: 20 frames over ~30"
 
 
 def test_export_refuses_a_head_that_does_not_match_keras(trained_run, tmp_path, monkeypatch):

@@ -1,0 +1,57 @@
+"""The live window, opened only where a display is usable.
+
+With no usable display ``cv2.namedWindow`` aborts the whole process (SIGABRT,
+uncatchable), so ``display_usable`` decides first, by connecting to the X
+server that ``$DISPLAY`` names.
+"""
+
+import os
+import re
+import socket
+
+import cv2
+import numpy as np
+
+QUIT_KEYS = (ord("q"), 27)  # q, Esc
+DISPLAY = re.compile(r"^(?P<host>[^:]*):(?P<number>\d+)(\.\d+)?$")
+X_PORT = 6000
+CONNECT_TIMEOUT_S = 1.0
+
+
+def display_usable() -> bool:
+    """Whether ``$DISPLAY`` names an X server that accepts a connection."""
+    match = DISPLAY.match(os.environ.get("DISPLAY", ""))
+    if not match:
+        return False
+    host, number = match["host"], int(match["number"])
+    if host in ("", "unix"):
+        address, family = f"/tmp/.X11-unix/X{number}", socket.AF_UNIX
+        candidates = [address, "\0" + address]  # the file, or Linux's abstract socket
+    else:
+        family, candidates = socket.AF_INET, [(host, X_PORT + number)]
+    for candidate in candidates:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.settimeout(CONNECT_TIMEOUT_S)
+            try:
+                probe.connect(candidate)
+            except OSError:
+                continue
+            return True
+    return False
+
+
+class Window:
+    """An OpenCV window; ``show`` returns False once the user asks to quit (q, Esc, closing it)."""
+
+    def __init__(self, title: str):
+        self.title = title
+        cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no toolbar
+
+    def show(self, frame_bgr: np.ndarray) -> bool:
+        cv2.imshow(self.title, frame_bgr)
+        key = cv2.waitKey(1) & 0xFF
+        return key not in QUIT_KEYS and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.title)
+        cv2.waitKey(1)

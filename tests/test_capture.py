@@ -1,0 +1,123 @@
+"""Live capture: a bounded buffer that drops the oldest, paced file replays, cameras that fail and recover."""
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import counting_frames
+from vclf.runtime import capture as capture_module
+from vclf.runtime.capture import CapturedFrame, FrameBuffer, LiveCapture, backoff_delay
+from vclf.runtime.errors import SourceUnavailableError
+from vclf.train.synth import write_video
+
+
+def grey_level(frame: CapturedFrame) -> int:
+    return int(round(frame.image.mean()))
+
+
+def drain(capture: LiveCapture) -> list[CapturedFrame]:
+    frames = []
+    while (frame := capture.frames.get(timeout=10)) is not None:
+        frames.append(frame)
+    return frames
+
+
+def test_full_buffer_drops_the_oldest_frames_and_counts_them():
+    buffer = FrameBuffer(2)
+    for index in range(5):
+        buffer.put(CapturedFrame(index, np.zeros((1, 1, 3), np.uint8), 0.0, 0.0, 0))
+    buffer.close()
+    assert [buffer.get().index, buffer.get().index] == [3, 4]
+    assert buffer.dropped == 3 and buffer.get() is None and buffer.finished
+
+
+def test_file_replay_hands_on_every_stride_th_frame_at_the_file_frame_rate(tmp_path):
+    clip = write_video(tmp_path / "clip.avi", counting_frames(10), fps=20)
+    capture = LiveCapture(str(clip), stride=3, buffer_frames=10).start()
+    frames = drain(capture)
+    capture.stop()
+    assert [f.index for f in frames] == [0, 3, 6, 9]
+    assert [grey_level(f) for f in frames] == pytest.approx([0, 12, 24, 36], abs=2)
+    assert capture.frames_read == 10 and capture.error is None
+    assert frames[-1].captured - frames[0].captured >= 0.9 * 9 / 20, "replayed as a camera delivers, not at decode speed"
+
+
+class FakeCamera:
+    """``cv2.VideoCapture(index)`` stand-in: each open takes the next session from a script.
+
+    A session is a list of frames (read returns them, then False for good,
+    while isOpened stays True, as OpenCV does), or None: the device will not open.
+    """
+
+    def __init__(self, sessions: list[list[np.ndarray] | None]):
+        self.sessions = sessions
+        self.opened: list[int] = []
+        self.released = 0
+
+    def __call__(self, index: int):
+        self.opened.append(index)
+        camera, frames = self, self.sessions.pop(0) if self.sessions else None
+
+        class Device:
+            def isOpened(self) -> bool:
+                return frames is not None
+
+            def read(self):
+                return (True, frames.pop(0)) if frames else (False, None)
+
+            def get(self, prop):
+                return 0.0
+
+            def set(self, prop, value):
+                return True
+
+            def release(self):
+                camera.released += 1
+
+        return Device()
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr(capture_module, "BACKOFF_FIRST_S", 0.01)
+
+
+def test_camera_that_fails_is_reopened_and_its_frames_flow_again(monkeypatch, fast_backoff):
+    frames = counting_frames(12)
+    camera = FakeCamera([frames[:6], None, frames[6:]])
+    monkeypatch.setattr(capture_module.cv2, "VideoCapture", camera)
+    reports = []
+    capture = LiveCapture("camera3", stride=1, reconnect=3, report=reports.append, buffer_frames=20).start()
+    got = drain(capture)
+    capture.stop()
+    assert [f.index for f in got] == list(range(12))
+    assert [grey_level(f) for f in got] == [4 * i for i in range(12)]
+    assert [f.connection for f in got] == [0] * 6 + [1] * 6
+    assert camera.opened[0] == 3
+    assert camera.released == len(camera.opened), "every capture is released, opened or not"
+    assert "reconnecting" in reports[0] and "attempt 1 of 3" in reports[0] and "attempt 2 of 3" in reports[1]
+    assert isinstance(capture.error, SourceUnavailableError) and "camera3" in str(capture.error)
+    assert len(reports) == 5, "after the recovery the count of attempts starts again"
+
+
+def test_camera_that_cannot_be_opened_names_the_device(monkeypatch):
+    monkeypatch.setattr(capture_module.cv2, "VideoCapture", FakeCamera([None]))
+    with pytest.raises(SourceUnavailableError, match="camera2: cannot open camera device 2"):
+        LiveCapture("camera2")
+
+
+def test_stop_releases_a_camera_that_still_delivers(monkeypatch):
+    camera = FakeCamera([counting_frames(1) * 100_000])
+    monkeypatch.setattr(capture_module.cv2, "VideoCapture", camera)
+    capture = LiveCapture("camera0").start()
+    time.sleep(0.05)
+    capture.stop()
+    assert camera.released == 1 and capture.frames_read > 0 and capture.frames.dropped > 0
+
+
+def test_backoff_doubles_up_to_a_cap():
+    delays = [backoff_delay(attempt) for attempt in range(1, 8)]
+    assert delays[:3] == [0.5, 1.0, 2.0]
+    assert delays == sorted(delays) and max(delays) == capture_module.BACKOFF_CAP_S
