@@ -35,6 +35,18 @@ def built(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def graph_cache(tmp_path_factory):
+    """Optimised graphs and TensorRT engines go to a folder of this session, not the user's cache."""
+    previous = os.environ.get("VCLF_CACHE")
+    os.environ["VCLF_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["VCLF_CACHE"]
+    else:
+        os.environ["VCLF_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory) -> Path:
     """A synthetic dataset: 30 training and 30 test clips per class.
@@ -60,3 +72,18 @@ def trained_run(dataset, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bundle(trained_run, tmp_path_factory) -> Path:
     return built(tmp_path_factory, "bundle", lambda out: run_command("vclf-export", trained_run, "--out", out))
+
+
+@pytest.fixture(scope="session")
+def int8_bundle(trained_run, tmp_path_factory) -> Path:
+    """The session run exported as int8, with a small calibration set and guard."""
+    return built(
+        tmp_path_factory,
+        "bundle-int8",
+        lambda out: run_command(
+            "vclf-export", trained_run, "--out", out, "--precision", "int8", *INT8_TEST_EXPORT
+        ),
+    )
+
+
+INT8_TEST_EXPORT = ("--calibration-frames", "64", "--guard-clips", "20")
