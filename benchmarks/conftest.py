@@ -9,18 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from timing import ROWS
+from timing import TABLES
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not ROWS:
-        return
-    terminalreporter.write_sep("=", "Keras vs ONNX Runtime (CPU)")
-    terminalreporter.write_line(f"{'one call of':<34}{'keras ms':>10}{'onnx ms':>10}{'speed-up':>10}")
-    for what, keras_seconds, onnx_seconds in ROWS:
-        terminalreporter.write_line(
-            f"{what:<34}{keras_seconds * 1e3:>10.1f}{onnx_seconds * 1e3:>10.1f}{keras_seconds / onnx_seconds:>9.2f}x"
-        )
+    for (title, baseline, candidate), rows in TABLES.items():
+        terminalreporter.write_sep("=", title)
+        terminalreporter.write_line(f"{'one call of':<34}{baseline + ' ms':>10}{candidate + ' ms':>10}{'speed-up':>10}")
+        for what, baseline_seconds, candidate_seconds in rows:
+            terminalreporter.write_line(
+                f"{what:<34}{baseline_seconds * 1e3:>10.1f}{candidate_seconds * 1e3:>10.2f}"
+                f"{baseline_seconds / candidate_seconds:>9.2f}x"
+            )
 
 
 @pytest.fixture(scope="session")
