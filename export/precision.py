@@ -3,7 +3,10 @@
 int8 is ONNX Runtime static quantization: the graph is pre-processed (shape
 inference, constant folding), activation ranges come from MinMax calibration
 on real frames, and QuantizeLinear/DequantizeLinear pairs (QDQ) with
-per-channel int8 weights go around each convolution. fp16 converts weights
+per-channel int8 weights go around each convolution. The final pooling to
+features stays float: quantized, it would round every feature to one of 256
+levels across the whole feature range, which measured on the synthetic set
+cost the whole model 10% top-1 agreement (0.90 against 0.975 left float). fp16 converts weights
 and arithmetic to half precision while the graph keeps its uint8 input and
 float32 output, so the runtime feeds it exactly as the fp32 graph.
 """
@@ -20,6 +23,7 @@ from onnxruntime.transformers.float16 import convert_float_to_float16
 CALIBRATION_FRAMES = 128
 CALIBRATION_FRAMES_PER_CLIP = 4
 CALIBRATION_BATCH = 8
+FLOAT_TAIL = ("GlobalAveragePool", "Squeeze")  # pooled features → output
 
 
 class FrameReader(CalibrationDataReader):
@@ -38,6 +42,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration_frames: np.ndarra
     with tempfile.TemporaryDirectory(dir=out_path.parent) as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))
+        pooling = [node.name for node in onnx.load(str(prepared)).graph.node if node.op_type in FLOAT_TAIL]
         quantize_static(
             str(prepared),
             str(out_path),
@@ -46,6 +51,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration_frames: np.ndarra
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            nodes_to_exclude=pooling,
         )
 
 

@@ -59,7 +59,7 @@ def test_bundle_json_describes_the_graphs(bundle, trained_run):
     manifest = json.loads((bundle / "bundle.json").read_text())
     assert manifest["labels"] == json.loads((trained_run / rd.LABELS).read_text())
     assert (manifest["image_size"], manifest["sequence_length"], manifest["feature_size"]) == (224, 20, 2048)
-    assert manifest["sampler"] == "uniform" and manifest["precision"] == "fp32" and manifest["format_version"] == 1
+    assert manifest["sampler"] == "uniform" and manifest["precision"] == "fp32" and manifest["format_version"] == 2
     for name in ("extractor.onnx", "head.onnx"):
         assert manifest["sha256"][name] == file_sha256(bundle / name)
     inputs = {i.name: (i.shape, i.type) for i in session(bundle / "head.onnx").get_inputs()}
