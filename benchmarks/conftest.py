@@ -25,10 +25,15 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def graphs(tmp_path_factory):
-    """A random-weight extractor and an untrained head, in Keras and as exported ONNX graphs."""
+    """A random-weight extractor and an untrained head, in Keras and as exported ONNX graphs.
+
+    ``head.onnx`` is the head as bundles ship it (native GRU ops);
+    ``head_loop.onnx`` is tf2onnx's conversion of the same head (Loop ops).
+    """
     import keras
 
     from vclf.export.convert import convert_extractor, convert_head
+    from vclf.export.gru_head import convert_gru_head
     from vclf.train.features import build_feature_extractor
     from vclf.train.model import build_sequence_model
 
@@ -37,6 +42,7 @@ def graphs(tmp_path_factory):
     extractor = build_feature_extractor(None, 224)
     head = build_sequence_model(5, standardize=True)
     convert_extractor(extractor, 224, folder / "extractor.onnx")
-    convert_head(head, 20, 2048, folder / "head.onnx")
+    convert_gru_head(head, 20, 2048, folder / "head.onnx")
+    convert_head(head, 20, 2048, folder / "head_loop.onnx")
     frames = np.random.default_rng(0).integers(0, 256, (20, 224, 224, 3), dtype=np.uint8)
     return extractor, head, folder, frames
