@@ -3,12 +3,17 @@
 int8 is ONNX Runtime static quantization: the graph is pre-processed (shape
 inference, constant folding), activation ranges come from MinMax calibration
 on real frames, and QuantizeLinear/DequantizeLinear pairs (QDQ) with
-per-channel int8 weights go around each convolution. The final pooling to
+per-channel int8 weights go around each convolution. Weights use 7 of their
+8 bits (``reduce_range``): x86 CPUs without VNNI multiply uint8 by int8 in
+pairs summed into int16, which saturates with full-range weights; measured
+on the synthetic set, mean feature cosine 0.99980 against 0.99934 and top-1
+agreement 1.0 against 0.975 over 40 test clips. The final pooling to
 features stays float: quantized, it would round every feature to one of 256
-levels across the whole feature range, which measured on the synthetic set
-cost the whole model 10% top-1 agreement (0.90 against 0.975 left float). fp16 converts weights
-and arithmetic to half precision while the graph keeps its uint8 input and
-float32 output, so the runtime feeds it exactly as the fp32 graph.
+levels across the whole feature range (measured: top-1 agreement 0.90
+against 0.975 left float, before ``reduce_range``).
+
+fp16 converts weights and arithmetic to half precision while the graph keeps
+its uint8 input and float32 output, so the runtime feeds it as the fp32 graph.
 """
 
 import tempfile
@@ -51,6 +56,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration_frames: np.ndarra
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            reduce_range=True,
             nodes_to_exclude=pooling,
         )
 
