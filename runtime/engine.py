@@ -120,9 +120,8 @@ def provider_options(provider: str, bundle: Bundle) -> tuple[str, dict] | str:
     if provider != TENSORRT:
         return provider
     engines = cache_dir() / "tensorrt" / bundle.sha256.get(EXTRACTOR_FILE, "unhashed")[:16]
-    engines.mkdir(parents=True, exist_ok=True)
     return provider, {
-        "trt_engine_cache_enable": True,
+        "trt_engine_cache_enable": _writable(engines),
         "trt_engine_cache_path": str(engines),
         "trt_fp16_enable": bundle.precision == "fp16",
         "trt_int8_enable": bundle.precision == "int8",
@@ -151,6 +150,8 @@ def create_session(path: os.PathLike, providers: list, sha256: str | None = None
     try:
         session = ort.InferenceSession(source, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises several unrelated types for bad graphs
+        if options.optimized_model_filepath:
+            Path(options.optimized_model_filepath).unlink(missing_ok=True)
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadModelError(f"{path}: cannot load graph ({first_line})") from None
     if options.optimized_model_filepath and os.path.isfile(options.optimized_model_filepath):
