@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -34,34 +35,33 @@ def test_int8_bundle_json_keeps_the_precision_and_guard_figures(int8_bundle, bun
     fields = manifest(int8_bundle)
     guard = fields["guard"]
     assert fields["precision"] == "int8" and fields["format_version"] == 2 and fields["backbone"] == "inception_v3"
-    assert guard["precision"] == "int8" and guard["clips"] == 20 and guard["frames"] > 20
+    assert guard["precision"] == "int8" and guard["clips"] == 12 and guard["frames"] > 20
     assert guard["cosine_mean"] >= guard["min_cosine"] == 0.99
     assert 0 < guard["cosine_min"] <= guard["cosine_mean"] < 1
     assert guard["top1_agreement"] >= guard["min_agreement"] == 0.95
     assert manifest(bundle)["guard"] is None and manifest(bundle)["precision"] == "fp32"
 
 
-def test_int8_bundle_serves_clips_with_the_same_top_class_as_fp32(int8_bundle, bundle, dataset):
-    clips = sorted((dataset / "test").glob("*_00[0-2].avi"))
-    tops = {}
-    for name, folder in (("fp32", bundle), ("int8", int8_bundle)):
-        lines = run_command("vclf-run", str(dataset / "test" / "*_00[0-2].avi"), "--model", folder, "--json").stdout
-        records = [json.loads(line) for line in lines.splitlines()]
-        assert [r["source"] for r in records] == list(map(str, clips))
-        tops[name] = [r["predictions"][0]["label"] for r in records]
-    agree = np.mean(np.array(tops["fp32"]) == np.array(tops["int8"]))
-    assert agree >= 0.9, tops
+def test_vclf_run_serves_the_int8_bundle(int8_bundle, dataset):
+    """One clip per class; the session run classifies nearly every synthetic test clip right in fp32."""
+    lines = run_command("vclf-run", str(dataset / "test" / "*_000.avi"), "--model", int8_bundle, "--json").stdout
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert len(records) == 4 and all(r["provider"] == "CPUExecutionProvider" for r in records)
+    right = [r["predictions"][0]["label"] == Path(r["source"]).name.split("_")[0] for r in records]
+    assert sum(right) >= 3, records
 
 
 def test_export_refuses_a_precision_below_the_guard_limits_and_writes_nothing(trained_run, bundle, tmp_path, monkeypatch):
-    # The run's fp32 extractor is already converted in the session bundle; reuse it to keep this test short.
+    # Kept short: the session bundle already holds the run's fp32 extractor, and parity looks at one clip.
     monkeypatch.setattr(export_bundle, "convert_extractor", lambda _, __, path, ___: shutil.copy(bundle / EXTRACTOR_FILE, path))
+    parity_frames = export_bundle.parity_frames
+    monkeypatch.setattr(export_bundle, "parity_frames", lambda run: parity_frames(run, clips=1))
     out = tmp_path / "bundle"
-    args = [str(trained_run), "--out", str(out), "--precision", "fp16", "--guard-clips", "2", "--min-cosine", "1.0"]
+    args = [str(trained_run), "--out", str(out), "--precision", "fp16", "--guard-clips", "1", "--min-cosine", "1.0"]
     result = CliRunner().invoke(export_main, args)
     assert result.exit_code == 4, result.output
     last = result.stderr.strip().splitlines()[-1]
     assert "fp16 extractor against fp32: feature cosine mean" in last and "(limit 1.0)" in last
-    assert "over 2 test clips" in last and "bundle not written" in last
+    assert "over 1 test clips" in last and "bundle not written" in last
     assert not out.exists()
     assert not list(tmp_path.iterdir()), "no scratch files are left behind"
