@@ -1,8 +1,10 @@
-"""Timing helpers for the benchmarks; results collect in ROWS for the summary table."""
+"""Timing helpers for the benchmarks; results collect in TABLES for the summary at the end."""
 
 import time
 
-ROWS: list[tuple[str, float, float]] = []  # (what, keras seconds, onnx seconds)
+KERAS_VS_ONNX = ("Keras vs ONNX Runtime (CPU)", "keras", "onnx")
+# title, baseline column, candidate column → [(what, baseline seconds, candidate seconds)]
+TABLES: dict[tuple[str, str, str], list[tuple[str, float, float]]] = {}
 LIVE_ROWS: list[tuple[str, float, float]] = []  # (what, p50 ms, p95 ms) per live prediction
 
 
@@ -22,5 +24,5 @@ def best_seconds(call, repeat: int = 5) -> float:
     return min(call_seconds(call, repeat))
 
 
-def record(what: str, keras_seconds: float, onnx_seconds: float) -> None:
-    ROWS.append((what, keras_seconds, onnx_seconds))
+def record(what: str, baseline_seconds: float, candidate_seconds: float, table: tuple[str, str, str] = KERAS_VS_ONNX) -> None:
+    TABLES.setdefault(table, []).append((what, baseline_seconds, candidate_seconds))

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vclf.runtime.bundle import BUNDLE_FILE, EXTRACTOR_FILE, HEAD_FILE, Bundle, load_bundle, write_bundle_json
+from vclf.runtime.bundle import (
+    BUNDLE_FILE,
+    EXTRACTOR_FILE,
+    HEAD_FILE,
+    Bundle,
+    load_bundle,
+    write_bundle_json,
+)
 from vclf.runtime.engine import create_session
 from vclf.runtime.errors import BadInputError
 from vclf.runtime.sampling import live_stride
@@ -15,25 +22,48 @@ from vclf.runtime.video import count_frames, read_clip
 from vclf.train import run as rd
 from vclf.train.dataset import read_split
 
-from .convert import OPSET, convert_extractor, convert_head
+from .convert import OPSET, convert_extractor
+from .gru_head import convert_gru_head
+from .guard import GUARD_CLIPS, MIN_AGREEMENT, MIN_COSINE, guard_precision
 from .parity import ParityReport, extractor_parity, head_parity
+from .precision import CALIBRATION_FRAMES, CALIBRATION_FRAMES_PER_CLIP, convert_fp16, quantize_int8
 
 PARITY_CLIPS = 4
-PRECISIONS = ("fp32",)
+
+
+def split_clips(run: rd.Run, split: str, indices: np.ndarray | slice) -> list[np.ndarray]:
+    """The sampled frames of the chosen clips of the run's own ``split``, one array per clip."""
+    config = run.config
+    try:
+        paths = np.asarray(read_split(Path(config["data_dir"]), split).paths, dtype=object)[indices]
+    except BadInputError as exc:
+        raise BadInputError(f"export needs the run's own clips: {exc}") from None
+    args = (config["sampler"], config["sequence_length"], config["image_size"])
+    return [read_clip(path, *args).frames for path in paths]
+
+
+def spread(count: int, total: int) -> np.ndarray:
+    """At most ``count`` indices spread evenly over ``range(total)``, so every class is represented."""
+    return np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))
 
 
 def parity_frames(run: rd.Run, clips: int = PARITY_CLIPS) -> np.ndarray:
     """Sampled frames from the first test clips of the run's own dataset."""
-    config = run.config
-    data_dir = Path(config["data_dir"])
-    try:
-        paths = read_split(data_dir, "test").paths[:clips]
-    except BadInputError as exc:
-        raise BadInputError(f"parity needs the run's own clips: {exc}") from None
-    frames = [
-        read_clip(p, config["sampler"], config["sequence_length"], config["image_size"]).frames for p in paths
-    ]
-    return np.concatenate(frames)
+    return np.concatenate(split_clips(run, "test", slice(clips)))
+
+
+def calibration_frames(run: rd.Run, count: int = CALIBRATION_FRAMES) -> np.ndarray:
+    """``count`` frames from training clips spread over the split, a few evenly spaced frames from each."""
+    total = len(read_split(Path(run.config["data_dir"]), "train"))
+    clips = split_clips(run, "train", spread(-(-count // CALIBRATION_FRAMES_PER_CLIP), total))
+    frames = [clip[spread(CALIBRATION_FRAMES_PER_CLIP, len(clip))] for clip in clips]
+    return np.concatenate(frames)[:count]
+
+
+def cached_test_features(run: rd.Run) -> tuple[np.ndarray, np.ndarray]:
+    """The Keras features ``[n, T, F]`` and masks ``[n, T]`` of the run's test clips, in split order."""
+    with np.load(run.path / rd.FEATURES) as cached:
+        return cached["x_test"], cached["m_test"]
 
 
 def training_live_stride(run: rd.Run) -> int:
@@ -50,8 +80,12 @@ def export_run(
     precision: str = "fp32",
     opset: int = OPSET,
     report: Callable[[str], None] = print,
+    calibration: int = CALIBRATION_FRAMES,
+    guard_clips: int = GUARD_CLIPS,
+    min_cosine: float = MIN_COSINE,
+    min_agreement: float = MIN_AGREEMENT,
 ) -> Bundle:
-    """Export ``run_dir`` to ``bundle_dir``; nothing is written there unless parity holds."""
+    """Export ``run_dir`` to ``bundle_dir``; nothing is written there unless parity and the precision guard hold."""
     run = rd.load_run(run_dir)
     bundle_dir = Path(bundle_dir)
     if bundle_dir.exists() and any(bundle_dir.iterdir()) and not (bundle_dir / BUNDLE_FILE).is_file():
@@ -63,18 +97,38 @@ def export_run(
         extractor, head = run.extractor(), run.sequence_model()
         report("Converting the extractor to ONNX")
         convert_extractor(extractor, config["image_size"], scratch / EXTRACTOR_FILE, opset)
-        report("Converting the head to ONNX")
-        convert_head(head, config["sequence_length"], config["feature_size"], scratch / HEAD_FILE, opset)
+        report("Writing the head as ONNX GRU ops")
+        convert_gru_head(head, config["sequence_length"], config["feature_size"], scratch / HEAD_FILE, opset)
 
         providers = ["CPUExecutionProvider"]
         checks: list[ParityReport] = [
             extractor_parity(extractor, create_session(scratch / EXTRACTOR_FILE, providers), parity_frames(run))
         ]
-        with np.load(run.path / rd.FEATURES) as cached:
-            features, mask = cached["x_test"][:16], cached["m_test"][:16]
-        checks.append(head_parity(head, create_session(scratch / HEAD_FILE, providers), features, mask))
+        features, masks = cached_test_features(run)
+        checks.append(head_parity(head, create_session(scratch / HEAD_FILE, providers), features[:16], masks[:16]))
         for check in checks:
             report(f"Parity ok, {check}")
+        guard = None
+        if precision != "fp32":
+            report(f"Making the {precision} extractor")
+            candidate = scratch / f"extractor.{precision}.onnx"
+            if precision == "int8":
+                quantize_int8(scratch / EXTRACTOR_FILE, candidate, calibration_frames(run, calibration))
+            else:
+                convert_fp16(scratch / EXTRACTOR_FILE, candidate)
+            chosen = spread(guard_clips, len(masks))
+            guard = guard_precision(
+                precision,
+                create_session(candidate, providers),
+                create_session(scratch / HEAD_FILE, providers),
+                split_clips(run, "test", chosen),
+                features[chosen],
+                masks[chosen],
+                min_cosine,
+                min_agreement,
+            )
+            report(f"Guard ok, {guard}")
+            candidate.replace(scratch / EXTRACTOR_FILE)
 
         manifest = Bundle(
             labels=run.labels,
@@ -85,6 +139,8 @@ def export_run(
             live_stride=training_live_stride(run),
             precision=precision,
             opset=opset,
+            backbone=config.get("backbone", "inception_v3"),
+            guard=guard and guard.to_dict(),
         )
         write_bundle_json(manifest, scratch)
         _publish(scratch, bundle_dir)

@@ -6,6 +6,9 @@ A folder with ``bundle.json``, ``extractor.onnx`` and ``head.onnx``.
   graph, float32 features ``[N, F]`` out.
 - head: float32 features ``[B, T, F]`` and bool mask ``[B, T]`` in, float32
   probabilities ``[B, C]`` out, in the order of ``labels``.
+
+``load_bundle`` checks the manifest; ``check_graphs`` checks that the loaded
+graphs have the names, dtypes and shapes above.
 """
 
 import hashlib
@@ -14,8 +17,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import BadModelError
+from .sampling import SAMPLERS
 
 FORMAT_VERSION = 2
+PRECISIONS = ("fp32", "fp16", "int8")
 BUNDLE_FILE = "bundle.json"
 EXTRACTOR_FILE = "extractor.onnx"
 HEAD_FILE = "head.onnx"
@@ -31,6 +36,8 @@ class Bundle:
     live_stride: int  # source frames between two frames the model saw in training
     precision: str
     opset: int
+    backbone: str = "inception_v3"
+    guard: dict | None = None  # figures of the precision guard against fp32; None for fp32
     sha256: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     path: Path | None = field(default=None, compare=False)
@@ -84,10 +91,7 @@ def load_bundle(folder: str | Path, verify: bool = True) -> Bundle:
         bundle = Bundle(**fields, path=folder)
     except (ValueError, TypeError) as exc:
         raise BadModelError(f"{manifest}: unreadable bundle manifest ({exc})") from None
-    if bundle.format_version != FORMAT_VERSION:
-        raise BadModelError(
-            f"{manifest}: bundle format {bundle.format_version}, this vclf reads {FORMAT_VERSION}"
-        )
+    check_manifest(bundle, manifest)
     for name in (EXTRACTOR_FILE, HEAD_FILE):
         graph = folder / name
         if not graph.is_file():
@@ -95,3 +99,58 @@ def load_bundle(folder: str | Path, verify: bool = True) -> Bundle:
         if verify and file_sha256(graph) != bundle.sha256.get(name):
             raise BadModelError(f"{graph}: sha256 does not match {BUNDLE_FILE}; the file is damaged")
     return bundle
+
+
+def check_manifest(bundle: Bundle, manifest: Path) -> None:
+    """Format version, sampler and precision this runtime knows."""
+    if bundle.format_version != FORMAT_VERSION:
+        raise BadModelError(f"{manifest}: bundle format {bundle.format_version}, this vclf reads {FORMAT_VERSION}")
+    if bundle.sampler not in SAMPLERS:
+        raise BadModelError(f"{manifest}: unknown sampler {bundle.sampler!r}; this vclf knows {', '.join(SAMPLERS)}")
+    if bundle.precision not in PRECISIONS:
+        raise BadModelError(
+            f"{manifest}: unknown precision {bundle.precision!r}; this vclf knows {', '.join(PRECISIONS)}"
+        )
+
+
+def graph_signature(bundle: Bundle) -> dict[str, dict[str, tuple[str, list]]]:
+    """Per graph, each input and output name → (ONNX type, shape); None marks the free batch axis."""
+    size, length, features = bundle.image_size, bundle.sequence_length, bundle.feature_size
+    return {
+        EXTRACTOR_FILE: {
+            "frames": ("tensor(uint8)", [None, size, size, 3]),
+            "features": ("tensor(float)", [None, features]),
+        },
+        HEAD_FILE: {
+            "features": ("tensor(float)", [None, length, features]),
+            "mask": ("tensor(bool)", [None, length]),
+            "probabilities": ("tensor(float)", [None, len(bundle.labels)]),
+        },
+    }
+
+
+def check_graph(bundle: Bundle, name: str, inputs: list, outputs: list) -> None:
+    """Compare a loaded graph's inputs and outputs (ONNX Runtime ``NodeArg``s) with the contract.
+
+    A free batch axis must be symbolic; every other axis must be the number
+    the manifest implies, so the head's output width is the number of labels.
+    """
+    expected = graph_signature(bundle)[name]
+    found = {arg.name: arg for arg in (*inputs, *outputs)}
+    if set(found) != set(expected):
+        raise BadModelError(
+            f"{bundle.path / name}: graph inputs and outputs are {', '.join(sorted(found))}; "
+            f"the bundle format has {', '.join(sorted(expected))}"
+        )
+    for arg_name, (dtype, shape) in expected.items():
+        arg = found[arg_name]
+        actual = [None if not isinstance(dim, int) else dim for dim in arg.shape]
+        if arg.type != dtype or actual != shape:
+            raise BadModelError(
+                f"{bundle.path / name}: {arg_name} is {arg.type} {_shape_text(arg.shape)}, "
+                f"bundle.json implies {dtype} {_shape_text(shape)}"
+            )
+
+
+def _shape_text(shape: list) -> str:
+    return "[" + ", ".join("N" if not isinstance(dim, int) else str(dim) for dim in shape) + "]"

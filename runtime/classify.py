@@ -7,7 +7,6 @@ import numpy as np
 
 from .bundle import Bundle, load_bundle
 from .engine import Engine
-from .sampling import frame_mask, pad_sequence
 from .video import Clip, read_clip
 
 
@@ -22,6 +21,7 @@ class ClipResult:
     source: str
     predictions: list[Prediction]
     clip: Clip
+    provider: str
 
     def to_dict(self) -> dict:
         return {
@@ -29,6 +29,7 @@ class ClipResult:
             "predictions": [{"label": p.label, "prob": p.prob} for p in self.predictions],
             "frames_used": int(len(self.clip.frames)),
             "frame_count": int(self.clip.frame_count),
+            "provider": self.provider,
         }
 
 
@@ -51,12 +52,9 @@ class Classifier:
 
     def probabilities(self, clip: Clip) -> np.ndarray:
         """Class probabilities ``[C]`` for one sampled clip."""
-        length = self.bundle.sequence_length
-        features = self.engine.extract(clip.frames)
-        mask = frame_mask(len(features), length)
-        return self.engine.classify(pad_sequence(features, length)[None], mask[None])[0]
+        return self.engine.classify_clip(clip.frames)
 
     def classify_file(self, path: str | Path, top_k: int | None = None) -> ClipResult:
         bundle = self.bundle
         clip = read_clip(path, bundle.sampler, bundle.sequence_length, bundle.image_size)
-        return ClipResult(str(path), rank(self.probabilities(clip), bundle.labels, top_k), clip)
+        return ClipResult(str(path), rank(self.probabilities(clip), bundle.labels, top_k), clip, self.engine.provider)

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 
 import click
 
@@ -12,6 +13,17 @@ from .errors import VclfError
 from .gif import save_gif
 from .live_cli import LIVE_OPTIONS, live_options, run_live_command
 from .sources import is_live, resolve_files
+
+
+def describe_engine(classifier: Classifier) -> str:
+    """The ``--verbose`` header: what runs, where, and which better providers could not start."""
+    bundle, engine = classifier.bundle, classifier.engine
+    lines = [
+        f"vclf-run: bundle {bundle.path} ({bundle.backbone}, {bundle.precision}, {len(bundle.labels)} labels)",
+        f"vclf-run: provider {engine.provider}",
+    ]
+    lines += [f"vclf-run: passed over {name}: {why}" for name, why in engine.passed_over.items()]
+    return "\n".join(lines)
 
 
 def format_result(result: ClipResult) -> str:
@@ -61,7 +73,7 @@ Examples:
     type=click.Choice(DEVICES),
     default="auto",
     show_default=True,
-    help="ONNX Runtime provider: auto picks CUDA when a GPU is usable, else CPU.",
+    help="ONNX Runtime provider: auto takes TensorRT, then CUDA, then CPU, the first that can start.",
 )
 @click.option(
     "--gif",
@@ -69,9 +81,12 @@ Examples:
     type=click.Path(dir_okay=False),
     help="Save the sampled frames of the clip (live: the frames behind the last prediction) as a GIF.",
 )
+@click.option("--verbose", is_flag=True, help="On stderr: the bundle, the provider in use and why, time per clip.")
 @live_options
 @reports_errors
-def main(source: str, model_dir: str, as_json: bool, top_k: int | None, device: str, gif_path: str | None, **live) -> None:
+def main(
+    source: str, model_dir: str, as_json: bool, top_k: int | None, device: str, gif_path: str | None, verbose: bool, **live
+) -> None:
     if live.pop("live") or is_live(source):
         run_live_command(source, model_dir, as_json, top_k, device, gif_path, **live)
         return
@@ -82,8 +97,11 @@ def main(source: str, model_dir: str, as_json: bool, top_k: int | None, device: 
     if gif_path and len(files) > 1:
         raise click.UsageError("--gif takes a single clip, SOURCE names several")
     classifier = Classifier.from_folder(model_dir, device)
+    if verbose:
+        click.echo(describe_engine(classifier), err=True)
     failed = None
     for path in files:
+        started = time.perf_counter()
         try:
             result = classifier.classify_file(path, top_k)
         except VclfError as exc:
@@ -93,6 +111,9 @@ def main(source: str, model_dir: str, as_json: bool, top_k: int | None, device: 
             failed = exc
             continue
         click.echo(json.dumps(result.to_dict()) if as_json else format_result(result))
+        if verbose:
+            elapsed = (time.perf_counter() - started) * 1e3
+            click.echo(f"vclf-run: {path}: {elapsed:.0f} ms on {result.provider}", err=True)
         if gif_path:
             save_gif(result.clip.frames, gif_path)
     if failed is not None:

@@ -44,6 +44,18 @@ def built(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def graph_cache(tmp_path_factory):
+    """Optimised graphs and TensorRT engines go to a folder of this session, not the user's cache."""
+    previous = os.environ.get("VCLF_CACHE")
+    os.environ["VCLF_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["VCLF_CACHE"]
+    else:
+        os.environ["VCLF_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory) -> Path:
     """A synthetic dataset: 30 training and 30 test clips per class.
@@ -69,3 +81,10 @@ def trained_run(dataset, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bundle(trained_run, tmp_path_factory) -> Path:
     return built(tmp_path_factory, "bundle", lambda out: run_command("vclf-export", trained_run, "--out", out))
+
+
+@pytest.fixture(scope="session")
+def int8_bundle(trained_run, tmp_path_factory) -> Path:
+    """The session run exported as int8; 32 calibration frames and 12 guard clips keep it short."""
+    args = ("--precision", "int8", "--calibration-frames", "32", "--guard-clips", "12")
+    return built(tmp_path_factory, "bundle-int8", lambda out: run_command("vclf-export", trained_run, "--out", out, *args))

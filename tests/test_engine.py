@@ -1,44 +1,137 @@
-"""Which ONNX Runtime provider a bundle runs on."""
+"""Which ONNX Runtime provider a bundle runs on, and how the engine runs a clip.
 
+Provider choice is tested with the provider list, the driver's GPU count and
+the library loader replaced: this machine has no GPU, so the GPU sessions
+themselves are not started here.
+"""
+
+import json
+import shutil
+
+import numpy as np
 import pytest
 
+from helpers import run_command
+from vclf.export.precision import convert_fp16
 from vclf.runtime import engine
-from vclf.runtime.engine import DeviceUnavailableError, choose_providers
+from vclf.runtime.bundle import EXTRACTOR_FILE, load_bundle, write_bundle_json
+from vclf.runtime.engine import CPU, CUDA, TENSORRT, DeviceUnavailableError, Engine, choose_providers
+from vclf.runtime.sampling import frame_mask, pad_sequence
+from vclf.runtime.video import read_clip
 
-ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
-
-
-@pytest.fixture
-def gpu_machine(monkeypatch):
-    monkeypatch.setattr(engine.ort, "get_available_providers", lambda: ALL)
-    monkeypatch.setattr(engine, "cuda_driver_present", lambda: True)
+ALL = [TENSORRT, CUDA, CPU]
 
 
-@pytest.fixture
-def cpu_machine_with_gpu_package(monkeypatch):
-    """onnxruntime-gpu lists CUDA even where no NVIDIA driver is installed."""
-    monkeypatch.setattr(engine.ort, "get_available_providers", lambda: ALL)
-    monkeypatch.setattr(engine, "cuda_driver_present", lambda: False)
+def machine(monkeypatch, providers=ALL, gpus=1, missing=()):
+    """Pretend onnxruntime lists ``providers``, the driver sees ``gpus``, and ``missing`` libraries fail to load."""
+
+    def load_library(name, mode=0):
+        for library in missing:
+            if library in name:
+                raise OSError(f"{library}: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(engine.ort, "get_available_providers", lambda: providers)
+    monkeypatch.setattr(engine, "cuda_devices", lambda: gpus)
+    monkeypatch.setattr(engine, "load_library", load_library)
 
 
-def test_auto_picks_cuda_with_cpu_fallback_on_a_gpu_machine(gpu_machine):
-    assert choose_providers("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+def test_auto_takes_tensorrt_first_when_everything_loads(monkeypatch):
+    machine(monkeypatch)
+    choice = choose_providers("auto")
+    assert choice.providers == ALL and choice.fallback_note() is None
 
 
-def test_auto_picks_cpu_when_no_driver_is_present(cpu_machine_with_gpu_package):
-    assert choose_providers("auto") == ["CPUExecutionProvider"]
+def test_auto_takes_cuda_when_tensorrt_libraries_are_missing_and_says_why(monkeypatch):
+    # The TensorRT provider library is what needs libnvinfer; it fails to load without it.
+    machine(monkeypatch, missing=["libonnxruntime_providers_tensorrt.so"])
+    choice = choose_providers("auto")
+    assert choice.providers == [CUDA, CPU]
+    note = choice.fallback_note()
+    assert TENSORRT in note and "cannot be loaded" in note and note.endswith(f"using {CUDA}")
 
 
-def test_tensorrt_falls_back_through_cuda_to_cpu(gpu_machine):
-    assert choose_providers("tensorrt") == ALL
+def test_auto_falls_back_to_cpu_when_no_gpu_provider_loads(monkeypatch):
+    machine(monkeypatch, missing=["libonnxruntime_providers_tensorrt.so", "libonnxruntime_providers_cuda.so"])
+    choice = choose_providers("auto")
+    assert choice.providers == [CPU]
+    assert choice.fallback_note().count("cannot start") == 2 and "\n" not in choice.fallback_note()
 
 
-@pytest.mark.parametrize("device", ["cuda", "tensorrt"])
-def test_asking_for_a_gpu_without_one_is_a_usage_error(cpu_machine_with_gpu_package, device):
-    with pytest.raises(DeviceUnavailableError, match=f"{device}: not available") as error:
+@pytest.mark.parametrize("providers, gpus", [(ALL, 0), ([CPU], 1)], ids=["gpu-build-without-gpu", "cpu-build"])
+def test_auto_is_quietly_cpu_where_there_is_no_gpu_to_use(monkeypatch, providers, gpus):
+    machine(monkeypatch, providers=providers, gpus=gpus)
+    choice = choose_providers("auto")
+    assert choice.providers == [CPU] and choice.fallback_note() is None
+    assert set(choice.passed_over) == {TENSORRT, CUDA}
+
+
+def test_tensorrt_sessions_fall_back_through_cuda_to_cpu(monkeypatch):
+    machine(monkeypatch)
+    assert choose_providers("tensorrt").providers == ALL
+
+
+@pytest.mark.parametrize(
+    "device, gpus, missing, reason",
+    [
+        ("cuda", 0, (), "no NVIDIA GPU or driver"),
+        ("tensorrt", 0, (), "no NVIDIA GPU or driver"),
+        ("tensorrt", 1, ["libonnxruntime_providers_tensorrt.so"], "libonnxruntime_providers_tensorrt.so cannot be loaded"),
+    ],
+)
+def test_asking_for_a_gpu_that_cannot_start_is_a_usage_error(monkeypatch, device, gpus, missing, reason):
+    machine(monkeypatch, gpus=gpus, missing=missing)
+    with pytest.raises(DeviceUnavailableError, match=f"{device}: not available on this machine \\({reason}\\)") as error:
         choose_providers(device)
     assert error.value.exit_code == 2
 
 
 def test_cpu_is_always_available():
-    assert choose_providers("cpu") == ["CPUExecutionProvider"]
+    assert choose_providers("cpu").providers == [CPU]
+
+
+def test_tensorrt_keeps_its_engines_in_the_cache_in_the_bundle_precision(bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("VCLF_CACHE", str(tmp_path))
+    name, options = engine.provider_options(TENSORRT, load_bundle(bundle))
+    assert name == TENSORRT and options["trt_engine_cache_enable"]
+    assert options["trt_engine_cache_path"].startswith(str(tmp_path)) and not options["trt_fp16_enable"]
+
+
+def test_a_clip_through_io_binding_matches_the_plain_calls_even_after_a_longer_clip(bundle, dataset):
+    loaded = load_bundle(bundle)
+    clips = [read_clip(dataset / "test" / name, loaded.sampler, 20, 224).frames for name in ("grow_000.avi", "blink_000.avi")]
+    runner = Engine(loaded, "cpu")
+    runner.classify_clip(clips[0])  # leaves 20 rows of features in the device buffer
+    short = clips[1][:7]
+    features = runner.extract(short)
+    expected = runner.classify(pad_sequence(features, 20)[None], frame_mask(7, 20)[None])[0]
+    np.testing.assert_allclose(runner.classify_clip(short), expected, atol=1e-6)
+
+
+def test_cpu_sessions_keep_one_optimised_graph_per_graph_hash(bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("VCLF_CACHE", str(tmp_path))
+    loaded = load_bundle(bundle)
+    first = Engine(loaded, "cpu")
+    cached = sorted((tmp_path / "optimized").iterdir())
+    assert [path.name[:32] for path in cached] == sorted(loaded.sha256[name][:32] for name in loaded.sha256)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    second = Engine(loaded, "cpu")
+    assert sorted((tmp_path / "optimized").iterdir()) == cached
+    np.testing.assert_allclose(second.extract(frames), first.extract(frames), rtol=1e-5, atol=1e-9)
+
+
+def test_an_fp16_bundle_runs_on_the_cpu_with_one_warning(bundle, dataset, tmp_path):
+    half = tmp_path / "fp16"
+    shutil.copytree(bundle, half)
+    convert_fp16(bundle / EXTRACTOR_FILE, half / EXTRACTOR_FILE)
+    manifest = json.loads((half / "bundle.json").read_text())
+    (half / "bundle.json").write_text(json.dumps({**manifest, "precision": "fp16"}))
+    write_bundle_json(load_bundle(half, verify=False), half)
+    result = run_command("vclf-run", dataset / "test" / "grow_000.avi", "--model", half, "--json", "--device", "cpu")
+    assert json.loads(result.stdout)["provider"] == CPU
+    assert result.stderr.count("fp16") == 1 and "slow" in result.stderr
+
+
+def test_json_records_and_verbose_output_name_the_provider(bundle, dataset):
+    result = run_command("vclf-run", dataset / "test" / "grow_000.avi", "--model", bundle, "--json", "--verbose")
+    assert json.loads(result.stdout)["provider"] == CPU
+    assert f"provider {CPU}" in result.stderr and "grow_000.avi" in result.stderr

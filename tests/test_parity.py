@@ -74,7 +74,7 @@ def test_bundle_records_the_frame_spacing_of_training_for_live_use(bundle, datas
 
 
 def test_export_refuses_a_head_that_does_not_match_keras(trained_run, tmp_path, monkeypatch):
-    convert_head = export_bundle.convert_head
+    convert_head = export_bundle.convert_gru_head
 
     def convert_a_different_head(model, *args):
         bias = model.layers[-1].bias
@@ -85,7 +85,7 @@ def test_export_refuses_a_head_that_does_not_match_keras(trained_run, tmp_path, 
         finally:
             bias.assign(bias.numpy() - nudge)
 
-    monkeypatch.setattr(export_bundle, "convert_head", convert_a_different_head)
+    monkeypatch.setattr(export_bundle, "convert_gru_head", convert_a_different_head)
     out = tmp_path / "bundle"
     result = CliRunner().invoke(export_main, [str(trained_run), "--out", str(out)])
     assert result.exit_code == 4
