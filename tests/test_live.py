@@ -172,7 +172,8 @@ def test_slow_inference_drops_frames_and_keeps_latency_bounded(bundle, tmp_path)
     latencies = [p.latency_ms / 1e3 for p in predictions]
     ceiling = (BUFFER_FRAMES + 1) * max(steps) + 0.1
     assert max(latencies) <= ceiling, (max(latencies), ceiling)
-    assert max(latencies) < 2.0, "far below the ~9 s a queue that kept every frame would reach"
+    kept_every_frame = 75 * np.median(steps) - 75 / 25.0  # the last frame's wait in an unbounded queue
+    assert max(latencies) < kept_every_frame / 4
     dropped = [p.dropped for p in predictions]
     assert dropped == sorted(dropped) and dropped[-1] > dropped[0]
     assert summary.dropped == 75 - len(predictions), "every frame is either classified or dropped"
