@@ -51,10 +51,16 @@ class Classifier:
 
     def probabilities(self, clip: Clip) -> np.ndarray:
         """Class probabilities ``[C]`` for one sampled clip."""
+        return self.probabilities_of([clip])[0]
+
+    def probabilities_of(self, clips: list[Clip]) -> np.ndarray:
+        """Class probabilities ``[B, C]`` for sampled clips: their frames share extractor batches, one head call."""
         length = self.bundle.sequence_length
-        features = self.engine.extract(clip.frames)
-        mask = frame_mask(len(features), length)
-        return self.engine.classify(pad_sequence(features, length)[None], mask[None])[0]
+        features = self.engine.extract(np.concatenate([clip.frames for clip in clips]))
+        per_clip = np.split(features, np.cumsum([len(clip.frames) for clip in clips])[:-1])
+        sequences = np.stack([pad_sequence(f, length) for f in per_clip])
+        masks = np.stack([frame_mask(len(f), length) for f in per_clip])
+        return self.engine.classify(sequences, masks)
 
     def classify_file(self, path: str | Path, top_k: int | None = None) -> ClipResult:
         bundle = self.bundle

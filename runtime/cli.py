@@ -1,15 +1,17 @@
 """``vclf-run``: classify video clips with an exported bundle."""
 
+import glob
 import json
 import sys
+from pathlib import Path
 
 import click
 
 from .classify import Classifier, ClipResult
 from .cli_errors import echo_error, reports_errors
 from .engine import DEVICES
-from .errors import VclfError
 from .gif import save_gif
+from .pipeline import Summary, classify_files
 from .sources import resolve_files
 
 
@@ -60,18 +62,35 @@ def main(source: str, model_dir: str, as_json: bool, top_k: int | None, device: 
     if gif_path and len(files) > 1:
         raise click.UsageError("--gif takes a single clip, SOURCE names several")
     classifier = Classifier.from_folder(model_dir, device)
-    failed = None
-    for path in files:
-        try:
-            result = classifier.classify_file(path, top_k)
-        except VclfError as exc:
-            if len(files) == 1:
-                raise
-            echo_error("vclf-run", exc)
-            failed = exc
-            continue
-        click.echo(json.dumps(result.to_dict()) if as_json else format_result(result))
-        if gif_path:
-            save_gif(result.clip.frames, gif_path)
-    if failed is not None:
-        sys.exit(failed.exit_code)
+    if names_many(source):
+        sys.exit(classify_many(classifier, files, as_json, top_k, gif_path))
+    result = classifier.classify_file(files[0], top_k)
+    echo_result(result, as_json, gif_path)
+
+
+def names_many(source: str) -> bool:
+    """A folder or a glob, classified by the pipeline even when it holds one clip."""
+    return Path(source).is_dir() or glob.has_magic(source)
+
+
+def echo_result(result: ClipResult, as_json: bool, gif_path: str | None) -> None:
+    click.echo(json.dumps(result.to_dict()) if as_json else format_result(result))
+    if gif_path:
+        save_gif(result.clip.frames, gif_path)
+
+
+def classify_many(classifier: Classifier, files: list[Path], as_json: bool, top_k: int | None, gif_path: str | None) -> int:
+    """Each clip's result as it is ready, in input order, failures as one line each; then a summary line.
+
+    Returns the exit code: that of the last failure, 0 when none failed.
+    """
+    summary, exit_code = Summary(), 0
+    for outcome in classify_files(classifier, files, top_k):
+        summary.count(outcome)
+        if outcome.error is not None:
+            echo_error("vclf-run", outcome.error)
+            exit_code = outcome.error.exit_code
+        else:
+            echo_result(outcome.result, as_json, gif_path)
+    click.echo(f"vclf-run: {summary.line()}", err=True)
+    return exit_code
