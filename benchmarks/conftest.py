@@ -4,15 +4,22 @@ Run with ``make bench`` (``pytest benchmarks``). Targets are ratios measured
 within one run, so they hold on any machine.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from timing import ROWS
+from timing import RATIOS, ROWS
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the tests' helpers: run_command, built
 
 
 def pytest_terminal_summary(terminalreporter):
+    if RATIOS:
+        terminalreporter.write_sep("=", "vclf-run on folders and long clips (CPU)")
+        for what, figures, ratio, target in RATIOS:
+            terminalreporter.write_line(f"{what:<44}{ratio:>7.2f}x  (target {target})  {figures}")
     if not ROWS:
         return
     terminalreporter.write_sep("=", "Keras vs ONNX Runtime (CPU)")

@@ -3,6 +3,7 @@
 import time
 
 ROWS: list[tuple[str, float, float]] = []  # (what, keras seconds, onnx seconds)
+RATIOS: list[tuple[str, str, float, str]] = []  # (what, the figures behind it, ratio, target)
 
 
 def best_seconds(call, repeat: int = 5) -> float:
@@ -18,3 +19,7 @@ def best_seconds(call, repeat: int = 5) -> float:
 
 def record(what: str, keras_seconds: float, onnx_seconds: float) -> None:
     ROWS.append((what, keras_seconds, onnx_seconds))
+
+
+def record_ratio(what: str, figures: str, ratio: float, target: str) -> None:
+    RATIOS.append((what, figures, ratio, target))

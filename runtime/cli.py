@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
+from .bundle import load_bundle
 from .classify import Classifier, ClipResult
 from .cli_errors import echo_error, reports_errors
 from .engine import DEVICES
 from .gif import save_gif
-from .pipeline import Summary, classify_files
+from .pipeline import FolderPipeline, Summary
 from .sources import resolve_files
 
 
@@ -61,10 +62,11 @@ def main(source: str, model_dir: str, as_json: bool, top_k: int | None, device: 
     files = resolve_files(source)
     if gif_path and len(files) > 1:
         raise click.UsageError("--gif takes a single clip, SOURCE names several")
-    classifier = Classifier.from_folder(model_dir, device)
+    bundle = load_bundle(model_dir)
     if names_many(source):
-        sys.exit(classify_many(classifier, files, as_json, top_k, gif_path))
-    result = classifier.classify_file(files[0], top_k)
+        with FolderPipeline(bundle, files, device, top_k) as pipeline:
+            sys.exit(classify_many(pipeline, as_json, gif_path))
+    result = Classifier(bundle, device).classify_file(files[0], top_k)
     echo_result(result, as_json, gif_path)
 
 
@@ -79,13 +81,13 @@ def echo_result(result: ClipResult, as_json: bool, gif_path: str | None) -> None
         save_gif(result.clip.frames, gif_path)
 
 
-def classify_many(classifier: Classifier, files: list[Path], as_json: bool, top_k: int | None, gif_path: str | None) -> int:
+def classify_many(pipeline: FolderPipeline, as_json: bool, gif_path: str | None) -> int:
     """Each clip's result as it is ready, in input order, failures as one line each; then a summary line.
 
     Returns the exit code: that of the last failure, 0 when none failed.
     """
     summary, exit_code = Summary(), 0
-    for outcome in classify_files(classifier, files, top_k):
+    for outcome in pipeline.outcomes():
         summary.count(outcome)
         if outcome.error is not None:
             echo_error("vclf-run", outcome.error)

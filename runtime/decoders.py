@@ -4,11 +4,13 @@ Each worker decodes one clip at a time: a worker that dies (FFmpeg crashing
 inside OpenCV, say) is reported for exactly the file it held, and a fresh
 worker takes its place. Workers come from a ``forkserver`` context: they start
 from a clean process that has imported OpenCV once, not from a fork of the
-caller with ONNX Runtime's threads. This module imports no ONNX Runtime.
+caller with ONNX Runtime's threads (``spawn`` where there is no forkserver). This
+module imports no ONNX Runtime.
 """
 
 import multiprocessing
 import queue
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
@@ -25,7 +27,11 @@ _DONE = object()  # the feeding thread's last message
 
 
 def decode_worker(connection: Connection, decode: Decode, settings: tuple[str, int, int]) -> None:
-    """A worker's loop: decode each path it is sent, send back the clip or the error."""
+    """A worker's loop: decode each path it is sent, send back the clip or the error.
+
+    Ctrl-C is the caller's to handle: it stops the workers.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
     while (task := connection.recv()) is not None:
         position, path = task
@@ -33,7 +39,18 @@ def decode_worker(connection: Connection, decode: Decode, settings: tuple[str, i
             decoded: Clip | VclfError = decode(path, *settings)
         except VclfError as exc:
             decoded = exc
+        except Exception as exc:  # as the single-file path reports it, for this file only
+            decoded = VclfError(f"{path}: unexpected error: {type(exc).__name__}: {exc}")
         connection.send((position, decoded))
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """``forkserver`` (workers forked from a process that has imported this module), else ``spawn``."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 class _Worker:
@@ -87,8 +104,7 @@ class DecoderPool:
         self._released = 0
         self._results: queue.Queue = queue.Queue()
         self._stopping = threading.Event()
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload([__name__])
+        self._context = worker_context()
         self._workers = [self._start_worker() for _ in range(max(1, min(workers, len(files))))]
         self._thread = threading.Thread(target=self._feed, name="vclf-decode", daemon=True)
         self._thread.start()
@@ -121,7 +137,7 @@ class DecoderPool:
 
     def _feed(self) -> None:
         try:
-            while not self._stopping.is_set() and (self._pending or any(w.task for w in self._workers)):
+            while not self._stopping.is_set() and (self._pending or any(w.task is not None for w in self._workers)):
                 self._hand_out_tasks()
                 waited_on = [w.connection for w in self._workers] + [w.process.sentinel for w in self._workers]
                 self._collect(wait(waited_on, timeout=0.1))

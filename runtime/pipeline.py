@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .bundle import Bundle
 from .classify import Classifier, ClipResult, rank
 from .decoders import Decode, Decoded, DecoderPool
 from .engine import EXTRACT_BATCH
@@ -37,7 +38,7 @@ class Outcome:
 
 @dataclass
 class Summary:
-    """Clips classified and failed so far, and the rate since the start."""
+    """Clips classified and failed so far, and the rate since it was made (once the model is loaded)."""
 
     ok: int = 0
     failed: int = 0
@@ -54,33 +55,53 @@ class Summary:
         return f"{self.ok} clips ok, {self.failed} failed, {rate:.2f} clips/s"
 
 
-def classify_files(
-    classifier: Classifier,
-    files: Sequence[Path],
-    top_k: int | None = None,
-    workers: int | None = None,
-    decode: Decode = read_clip,
-) -> Iterator[Outcome]:
-    """An Outcome per file, in input order, each as soon as it and those before it are done.
+class FolderPipeline:
+    """Classify many files: a DecoderPool feeding a Classifier, outcomes in input order.
 
-    ``decode`` runs in the worker processes (``read_clip`` unless a test
-    wants a decoder that crashes).
+    The workers start first and decode while the model loads, so start-up
+    overlaps too. ``decode`` runs in the workers (``read_clip`` unless a test
+    wants a decoder that crashes). Close it (or use ``with``) to stop the workers.
     """
-    bundle = classifier.bundle
-    settings = (bundle.sampler, bundle.sequence_length, bundle.image_size)
-    pool = DecoderPool(files, settings, workers or default_workers(), WINDOW, decode)
-    finished: dict[int, Outcome] = {}
-    reported = 0
-    try:
-        while reported < len(files):
-            for position, outcome in batch_outcomes(classifier, next_batch(pool), files, top_k):
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        files: Sequence[Path],
+        device: str = "auto",
+        top_k: int | None = None,
+        workers: int | None = None,
+        decode: Decode = read_clip,
+    ):
+        self.files = list(files)
+        self.top_k = top_k
+        settings = (bundle.sampler, bundle.sequence_length, bundle.image_size)
+        self.pool = DecoderPool(self.files, settings, workers or default_workers(), WINDOW, decode)
+        try:
+            self.classifier = Classifier(bundle, device)
+        except BaseException:
+            self.pool.close()
+            raise
+
+    def __enter__(self) -> "FolderPipeline":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """An Outcome per file, in input order, each as soon as it and those before it are done."""
+        finished: dict[int, Outcome] = {}
+        reported = 0
+        while reported < len(self.files):
+            for position, outcome in batch_outcomes(self.classifier, next_batch(self.pool), self.files, self.top_k):
                 finished[position] = outcome
             while reported in finished:
                 yield finished.pop(reported)
                 reported += 1
-            pool.release(reported)
-    finally:
-        pool.close()
+            self.pool.release(reported)
 
 
 def next_batch(pool: DecoderPool) -> list[Decoded]:

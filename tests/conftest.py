@@ -8,31 +8,11 @@ in DIR between pytest invocations: each is built there once, when missing
 (delete one to rebuild it after changing what makes it). CI leaves it unset.
 """
 
-import os
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from helpers import run_command
-
-
-def built(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
-    """``build(path)`` into a fresh folder, or its earlier result under ``$VCLF_TEST_REUSE``."""
-    reuse = os.environ.get("VCLF_TEST_REUSE")
-    if not reuse:
-        path = tmp_path_factory.mktemp(name) / name
-        build(path)
-        return path
-    path = Path(reuse) / name
-    if not path.exists():
-        partial = path.with_name(f".{name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        build(partial)
-        partial.rename(path)
-    return path
+from helpers import built, run_command
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 from helpers import decode_or_abort
 from vclf.runtime.classify import Classifier
 from vclf.runtime.engine import EXTRACT_BATCH
-from vclf.runtime.pipeline import classify_files, next_batch
+from vclf.runtime.pipeline import FolderPipeline, next_batch
 from vclf.runtime.video import count_frames, read_clip
 
 
@@ -38,7 +38,8 @@ def probabilities(result) -> dict[str, float]:
 
 def test_outcomes_come_in_input_order_and_match_classifying_each_clip_alone(classifier, clips, alone):
     files = clips[::-1]  # not the order they were chosen in
-    outcomes = list(classify_files(classifier, files, workers=2))
+    with FolderPipeline(classifier.bundle, files, "cpu", workers=2) as pipeline:
+        outcomes = list(pipeline.outcomes())
     assert [o.path for o in outcomes] == files
     for outcome in outcomes:
         expected = alone[outcome.path]
@@ -61,7 +62,8 @@ def test_a_file_that_kills_its_decoder_is_reported_for_that_file_and_the_run_goe
     crash = tmp_path / "crash.avi"
     shutil.copy(clips[0], crash)
     files = [clips[0], crash, clips[1]]
-    outcomes = list(classify_files(classifier, files, workers=1, decode=decode_or_abort))
+    with FolderPipeline(classifier.bundle, files, "cpu", workers=1, decode=decode_or_abort) as pipeline:
+        outcomes = list(pipeline.outcomes())
     assert [o.path for o in outcomes] == files
     assert "crash.avi" in str(outcomes[1].error) and "decoder crashed" in str(outcomes[1].error)
     assert outcomes[1].error.exit_code == 3
