@@ -88,15 +88,16 @@ def test_folder_runs_at_the_extractor_bound(bundles, folder, precision):
     bundle = load_bundle(bundles[precision])
     engine = Engine(bundle, "cpu")
     frames = np.random.default_rng(0).integers(0, 256, (bundle.sequence_length, *[bundle.image_size] * 2, 3), np.uint8)
-    rates = []
+    rates, bounds = [], []
     for _ in range(2):  # interleaved, best of each: other work on the machine hits both alike
         _, stderr = process_seconds("vclf-run", folder, "--model", bundles[precision], "--json", "--device", "cpu")
         rates.append(summary_clips_per_second(stderr))
-    bound = 1 / best_seconds(lambda: engine.extract(frames), repeat=3)
-    ratio = max(rates) / bound
+        bounds.append(1 / best_seconds(lambda: engine.extract(frames), repeat=3))
+    rate, bound = max(rates), max(bounds)
+    ratio = rate / bound
     record_ratio(
         f"folder clips/s vs extractor bound, {precision}",
-        f"{max(rates):.2f} clips/s, bound {bound:.2f} ({bound * len(frames):.1f} frames/s / {len(frames)})",
+        f"{rate:.2f} clips/s, bound {bound:.2f} ({bound * len(frames):.1f} frames/s / {len(frames)})",
         ratio,
         ">= 0.9",
     )
