@@ -12,7 +12,7 @@ import pytest
 
 from timing import RATIOS, ROWS
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the tests' helpers: run_command, built
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the tests' helpers: run_command
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import built, run_command
+from helpers import run_command
 from timing import best_seconds, record_ratio
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
@@ -39,24 +39,19 @@ ENCODINGS = [("mp4", "mp4v"), ("avi", "MJPG")]
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory) -> Path:
     """A tiny fitted run (random InceptionV3 weights, two epochs): speed, not accuracy, is measured."""
-
-    def fit(out: Path) -> None:
-        data = out.parent / f".{out.name}-data"
-        run_command("vclf-train", "synth", data, "--seed", "0", "--videos-per-class", "4", "--test-per-class", "2")
-        run_command("vclf-train", "fit", data, "--out", out, "--weights", "none", "--epochs", "2")
-
-    return built(tmp_path_factory, "bench-run", fit)
+    out = tmp_path_factory.mktemp("small-run")
+    run_command("vclf-train", "synth", out / "data", "--seed", "0", "--videos-per-class", "4", "--test-per-class", "2")
+    run_command("vclf-train", "fit", out / "data", "--out", out / "run", "--weights", "none", "--epochs", "2")
+    return out / "run"
 
 
 @pytest.fixture(scope="session")
-def bundles(small_run, tmp_path_factory) -> dict[str, Path]:
+def bundles(small_run) -> dict[str, Path]:
     """One bundle of the small run per precision in PRECISIONS."""
-
-    def export(precision: str):
+    for precision in PRECISIONS:
         flags = [] if precision == "fp32" else ["--precision", precision]
-        return lambda out: run_command("vclf-export", small_run, "--out", out, *flags)
-
-    return {p: built(tmp_path_factory, f"bench-bundle-{p}", export(p)) for p in PRECISIONS}
+        run_command("vclf-export", small_run, "--out", small_run.parent / f"bundle-{precision}", *flags)
+    return {precision: small_run.parent / f"bundle-{precision}" for precision in PRECISIONS}
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +126,7 @@ def prepare_single_video(frames: np.ndarray, feature_extractor, max_seq_length: 
         video_length = batch.shape[0]
         length = min(max_seq_length, video_length)
         for j in range(length):
-            frame_features[i, j, :] = feature_extractor.predict(batch[None, j, :], verbose=0)
+            frame_features[i, j, :] = feature_extractor.predict(batch[None, j, :])
         frame_mask[i, :length] = 1  # 1 = not masked
     return frame_features, frame_mask
 
@@ -147,7 +142,7 @@ def keras_example_seconds(run_dir: Path, paths: list[Path]) -> float:
     for path in paths:
         frames = load_video(path, (size, size))
         frame_features, frame_mask = prepare_single_video(frames, extractor, length, features)
-        sequence_model.predict([frame_features, frame_mask], verbose=0)
+        sequence_model.predict([frame_features, frame_mask])
     return time.perf_counter() - start
 
 

@@ -94,9 +94,11 @@ class FolderPipeline:
     def outcomes(self) -> Iterator[Outcome]:
         """An Outcome per file, in input order, each as soon as it and those before it are done."""
         finished: dict[int, Outcome] = {}
+        waiting: list[Decoded] = []
         reported = 0
         while reported < len(self.files):
-            for position, outcome in batch_outcomes(self.classifier, next_batch(self.pool), self.files, self.top_k):
+            batch = next_batch(self.pool, waiting)
+            for position, outcome in batch_outcomes(self.classifier, batch, self.files, self.top_k):
                 finished[position] = outcome
             while reported in finished:
                 yield finished.pop(reported)
@@ -104,13 +106,22 @@ class FolderPipeline:
             self.pool.release(reported)
 
 
-def next_batch(pool: DecoderPool) -> list[Decoded]:
-    """The next decoded clip (waiting for it), then whichever others are ready, up to an extractor batch of frames."""
-    batch = [pool.get()]
+def next_batch(pool: DecoderPool, waiting: list[Decoded]) -> list[Decoded]:
+    """Decoded clips to classify together: the earliest in input order, up to an extractor batch of frames.
+
+    Waits for a clip when none is decoded. Whatever is decoded joins
+    ``waiting``; what does not fit in this batch stays there for the next.
+    """
+    if not waiting:
+        waiting.append(pool.get())
+    while (item := pool.get(block=False)) is not None:
+        waiting.append(item)
+    waiting.sort(key=lambda item: item[0])
+    batch = [waiting.pop(0)]
     frames = _frame_count(batch[0])
-    while frames < EXTRACT_BATCH and (item := pool.get(block=False)) is not None:
-        batch.append(item)
-        frames += _frame_count(item)
+    while waiting and frames + _frame_count(waiting[0]) <= EXTRACT_BATCH:
+        frames += _frame_count(waiting[0])
+        batch.append(waiting.pop(0))
     return batch
 
 

@@ -6,13 +6,42 @@ every end-to-end, parity and CLI test reads the same run dir and bundle.
 While developing, ``VCLF_TEST_REUSE=DIR`` keeps the dataset, run and bundle
 in DIR between pytest invocations: each is built there once, when missing
 (delete one to rebuild it after changing what makes it). CI leaves it unset.
+Under pytest-xdist (``make test`` runs two workers) they are built once and
+shared by both workers.
 """
 
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
-from helpers import built, run_command
+from helpers import run_command
+
+
+def built(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """``build(path)`` once per test run, shared by every pytest-xdist worker.
+
+    The first worker to ask builds under a lock; the others wait and reuse
+    the result. Under ``$VCLF_TEST_REUSE`` the result also outlives the run.
+    """
+    if os.environ.get("VCLF_TEST_REUSE"):
+        root = Path(os.environ["VCLF_TEST_REUSE"])
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's own
+    else:
+        root = tmp_path_factory.getbasetemp()
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / name
+    with FileLock(root / f".{name}.lock"):
+        if not path.exists():
+            partial = root / f".{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            build(partial)
+            partial.rename(path)
+    return path
 
 
 @pytest.fixture(scope="session")

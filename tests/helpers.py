@@ -2,10 +2,8 @@
 
 import os
 import resource
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,23 +19,6 @@ def run_command(*args: str, check: bool = True, env: dict | None = None) -> subp
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result
-
-
-def built(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
-    """``build(path)`` into a fresh folder, or its earlier result under ``$VCLF_TEST_REUSE``."""
-    reuse = os.environ.get("VCLF_TEST_REUSE")
-    if not reuse:
-        path = tmp_path_factory.mktemp(name) / name
-        build(path)
-        return path
-    path = Path(reuse) / name
-    if not path.exists():
-        partial = path.with_name(f".{name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        build(partial)
-        partial.rename(path)
-    return path
 
 
 def counting_frames(count: int, width: int = 96, height: int = 64) -> list[np.ndarray]:

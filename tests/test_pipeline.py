@@ -80,10 +80,11 @@ class ReadyClips:
         return self.items.pop(0) if self.items else None
 
 
-def test_a_batch_takes_the_clips_that_are_ready_up_to_an_extractor_batch_of_frames(clips):
+def test_a_batch_takes_the_earliest_decoded_clips_that_fit_an_extractor_batch_and_keeps_the_rest(clips):
     clip = read_clip(clips[0], "uniform", 20)
-    ready = ReadyClips((position, clip) for position in range(10))
-    batch = next_batch(ready)
-    assert [position for position, _ in batch] == list(range(len(batch)))
-    frames = len(clip.frames) * len(batch)
-    assert EXTRACT_BATCH <= frames < EXTRACT_BATCH + len(clip.frames)
+    fit = EXTRACT_BATCH // len(clip.frames)
+    decoded = [(position, clip) for position in (5, 3, 9, 0, 1, 7, 2, 8, 4, 6)]  # in finishing order
+    waiting = []
+    batch = next_batch(ReadyClips(decoded), waiting)
+    assert [position for position, _ in batch] == list(range(fit))
+    assert sorted(position for position, _ in waiting) == list(range(fit, 10))
