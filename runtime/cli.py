@@ -30,7 +30,9 @@ def format_result(result: ClipResult) -> str:
 SOURCE is a video file, a folder of video files or a quoted glob
 ("clips/*.avi"). Frames are sampled as the bundle says, features for all of a
 clip's frames come from one batched ONNX Runtime call, then the sequence head
-ranks the classes.
+ranks the classes. A folder or glob is decoded in worker processes while
+earlier clips are classified; results come in input order, a summary line
+(clips ok, failed, clips/s) ends the run on stderr.
 
 \b
 Examples:
