@@ -4,12 +4,15 @@ Run with ``make bench`` (``pytest benchmarks``). Targets are ratios measured
 within one run, so they hold on any machine.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from timing import LIVE_ROWS, TABLES
+from timing import LIVE_ROWS, RATIOS, TABLES
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the tests' helpers: run_command
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -18,6 +21,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{'per prediction':<34}{'p50 ms':>10}{'p95 ms':>10}{'vs first':>10}")
         for what, p50, p95 in LIVE_ROWS:
             terminalreporter.write_line(f"{what:<34}{p50:>10.1f}{p95:>10.1f}{p50 / LIVE_ROWS[0][1]:>9.1f}x")
+    if RATIOS:
+        terminalreporter.write_sep("=", "vclf-run on folders and long clips (CPU)")
+        for what, figures, ratio, target in RATIOS:
+            terminalreporter.write_line(f"{what:<44}{ratio:>7.2f}x  (target {target})  {figures}")
     for (title, baseline, candidate), rows in TABLES.items():
         terminalreporter.write_sep("=", title)
         terminalreporter.write_line(f"{'one call of':<34}{baseline + ' ms':>10}{candidate + ' ms':>10}{'speed-up':>10}")

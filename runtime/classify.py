@@ -54,6 +54,15 @@ class Classifier:
         """Class probabilities ``[C]`` for one sampled clip."""
         return self.engine.classify_clip(clip.frames)
 
+    def probabilities_of(self, clips: list[Clip]) -> np.ndarray:
+        """Class probabilities ``[B, C]`` for sampled clips: their frames share extractor batches, one head call."""
+        length = self.bundle.sequence_length
+        features = self.engine.extract(np.concatenate([clip.frames for clip in clips]))
+        per_clip = np.split(features, np.cumsum([len(clip.frames) for clip in clips])[:-1])
+        sequences = np.stack([pad_sequence(f, length) for f in per_clip])
+        masks = np.stack([frame_mask(len(f), length) for f in per_clip])
+        return self.engine.classify(sequences, masks)
+
     def classify_file(self, path: str | Path, top_k: int | None = None) -> ClipResult:
         bundle = self.bundle
         clip = read_clip(path, bundle.sampler, bundle.sequence_length, bundle.image_size)

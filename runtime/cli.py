@@ -1,17 +1,20 @@
 """``vclf-run``: classify video clips, or a camera or stream live, with an exported bundle."""
 
+import glob
 import json
 import sys
 import time
+from pathlib import Path
 
 import click
 
+from .bundle import load_bundle
 from .classify import Classifier, ClipResult
 from .cli_errors import echo_error, reports_errors
 from .engine import DEVICES
-from .errors import VclfError
 from .gif import save_gif
 from .live_cli import LIVE_OPTIONS, live_options, run_live_command
+from .pipeline import FolderPipeline, Summary
 from .sources import is_live, resolve_files
 
 
@@ -41,7 +44,9 @@ SOURCE is a video file, a folder of video files, a quoted glob
 ("clips/*.avi"), a camera (camera0, camera1, ...) or an rtsp:// or http(s)://
 stream URL (MJPEG over HTTP included). Frames of a clip are sampled as the
 bundle says, their features come from one batched ONNX Runtime call, then the
-sequence head ranks the classes.
+sequence head ranks the classes. A folder or glob is decoded in worker processes while earlier clips are
+classified; results come in input order, a summary line (clips ok, failed,
+clips/s) ends the run on stderr.
 
 Live sources (and a file with --live, replayed at its own frame rate) are
 classified continuously: every --stride frames the newest frame's features
@@ -96,25 +101,46 @@ def main(
     files = resolve_files(source)
     if gif_path and len(files) > 1:
         raise click.UsageError("--gif takes a single clip, SOURCE names several")
-    classifier = Classifier.from_folder(model_dir, device)
+    bundle = load_bundle(model_dir)
+    if names_many(source):
+        with FolderPipeline(bundle, files, device, top_k) as pipeline:
+            if verbose:
+                click.echo(describe_engine(pipeline.classifier), err=True)
+            sys.exit(classify_many(pipeline, as_json, gif_path))
+    classifier = Classifier(bundle, device)
     if verbose:
         click.echo(describe_engine(classifier), err=True)
-    failed = None
-    for path in files:
-        started = time.perf_counter()
-        try:
-            result = classifier.classify_file(path, top_k)
-        except VclfError as exc:
-            if len(files) == 1:
-                raise
-            echo_error("vclf-run", exc)
-            failed = exc
-            continue
-        click.echo(json.dumps(result.to_dict()) if as_json else format_result(result))
-        if verbose:
-            elapsed = (time.perf_counter() - started) * 1e3
-            click.echo(f"vclf-run: {path}: {elapsed:.0f} ms on {result.provider}", err=True)
-        if gif_path:
-            save_gif(result.clip.frames, gif_path)
-    if failed is not None:
-        sys.exit(failed.exit_code)
+    started = time.perf_counter()
+    result = classifier.classify_file(files[0], top_k)
+    echo_result(result, as_json, gif_path)
+    if verbose:
+        elapsed = (time.perf_counter() - started) * 1e3
+        click.echo(f"vclf-run: {files[0]}: {elapsed:.0f} ms on {result.provider}", err=True)
+
+
+def names_many(source: str) -> bool:
+    """A folder or a glob, classified by the pipeline even when it holds one clip."""
+    return Path(source).is_dir() or glob.has_magic(source)
+
+
+def echo_result(result: ClipResult, as_json: bool, gif_path: str | None) -> None:
+    click.echo(json.dumps(result.to_dict()) if as_json else format_result(result))
+    if gif_path:
+        save_gif(result.clip.frames, gif_path)
+
+
+def classify_many(pipeline: FolderPipeline, as_json: bool, gif_path: str | None) -> int:
+    """Each clip's result as it is ready, in input order, failures as one line each; then a summary line.
+
+    Returns the exit code: that of the last failure, 0 when none failed.
+    """
+    summary, exit_code = Summary(), 0
+    for outcome in pipeline.outcomes():
+        summary.count(outcome)
+        if outcome.error is not None:
+            echo_error("vclf-run", outcome.error)
+            exit_code = outcome.error.exit_code
+        else:
+            echo_result(outcome.result, as_json, gif_path)
+    click.echo(f"vclf-run: {summary.line()}", err=True)
+    return exit_code

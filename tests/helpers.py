@@ -1,5 +1,7 @@
-"""Helpers for tests: running the commands as a user would (to the end, or in the background), frames that tell their index."""
+"""Helpers for tests: running the commands as a user would (to the end, or in the background), frames that tell their index, a decoder that crashes."""
 
+import os
+import resource
 import subprocess
 import sys
 import threading
@@ -7,6 +9,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from vclf.runtime.video import Clip, read_clip
 
 BIN = Path(sys.executable).parent
 
@@ -76,3 +80,11 @@ class BackgroundCommand:
         for reader in self._readers:
             reader.join()
         return self.process.returncode
+
+
+def decode_or_abort(path: Path, *settings) -> Clip:
+    """``read_clip``, except that a file named ``*crash*`` kills the process, as a decoder crash would."""
+    if "crash" in Path(path).name:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file
+        os.abort()
+    return read_clip(path, *settings)

@@ -1,5 +1,6 @@
 """Bad input gives one line on stderr naming the input and the cause, and the contract's exit code."""
 
+import json
 import shutil
 
 import pytest
@@ -59,10 +60,15 @@ def test_debug_shows_the_traceback(bundle, tmp_path):
 def test_folder_reports_bad_clips_and_classifies_the_rest(bundle, dataset, tmp_path):
     shutil.copy(dataset / "test" / "grow_000.avi", tmp_path / "a.avi")
     (tmp_path / "b.avi").write_text("not a video")
+    shutil.copy(dataset / "test" / "spin_000.avi", tmp_path / "c.avi")
     result = run_command("vclf-run", tmp_path, "--model", bundle, "--json", check=False)
     assert result.returncode == 3
-    assert len(result.stdout.splitlines()) == 1 and "a.avi" in result.stdout
-    assert_one_line_error(result, 3, "b.avi", "not a video")
+    sources = [json.loads(line)["source"] for line in result.stdout.splitlines()]
+    assert sources == [str(tmp_path / "a.avi"), str(tmp_path / "c.avi")], "one line per clip, in input order"
+    *errors, summary = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and "b.avi" in errors[0] and "not a video" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert summary.startswith("vclf-run: 2 clips ok, 1 failed,") and summary.endswith("clips/s")
 
 
 def test_fit_on_a_folder_without_the_layout(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from helpers import counting_frames
 from vclf.runtime.errors import BadInputError
 from vclf.runtime.preprocess import crop_center_square, prepare_frame
+from vclf.runtime import video
 from vclf.runtime.video import count_frames, read_clip
 from vclf.train.synth import write_video
 
@@ -66,6 +67,55 @@ def test_decoding_a_long_clip_holds_at_most_n_frames(tmp_path):
     # n model-sized frames, their stacked copy and a few decoded frames in flight;
     # holding the whole clip would need 400 decoded frames (92 MB).
     assert peak < 2 * n * size * size * 3 + 4 * decoded_frame
+
+
+def peak_traced_bytes(call) -> int:
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_peak_memory_for_a_three_minute_clip_stays_within_that_of_a_five_second_one(tmp_path):
+    five_seconds = write_video(tmp_path / "short.avi", counting_frames(5 * 25, 64, 48))
+    three_minutes = write_video(tmp_path / "long.avi", counting_frames(180 * 25, 64, 48))
+    short_peak = peak_traced_bytes(lambda: read_clip(five_seconds, "uniform", 20, size=64))
+    long_peak = peak_traced_bytes(lambda: read_clip(three_minutes, "uniform", 20, size=64))
+    # Holding the long clip's frames would take 4500 * 9 kB = 41 MB against ~0.5 MB.
+    assert long_peak <= 1.2 * short_peak, (long_peak, short_peak)
+
+
+@pytest.mark.parametrize("name, fourcc", [("count.avi", "MJPG"), ("count.mp4", "mp4v")])
+def test_seeking_lands_on_the_same_frames_as_grabbing(tmp_path, name, fourcc):
+    path = write_video(tmp_path / name, counting_frames(1000), fourcc=fourcc)  # sampled frames 50 apart
+    seeking = read_clip(path, "uniform", 20, size=32)
+    grabbing = read_clip(path, "uniform", 20, size=32, seek=False)
+    np.testing.assert_array_equal(seeking.indices, grabbing.indices)
+    # Consecutive frames differ in every pixel, so equal frames mean the very frames grabbing reaches.
+    np.testing.assert_array_equal(seeking.frames, grabbing.frames)
+
+
+def test_seek_past_the_end_of_a_truncated_file_is_noticed_and_the_clip_grabbed(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "cut.avi", counting_frames(1000))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    missed = []
+
+    def recording_misses(capture, index, seek=video._seek_to):
+        try:
+            seek(capture, index)
+        except video.InexactSeek:
+            missed.append(index)
+            raise
+
+    monkeypatch.setattr(video, "_seek_to", recording_misses)
+    clip = read_clip(path, "uniform", 20, size=32)
+    assert missed and min(missed) > clip.frame_count, "a seek beyond the real end reported where it landed"
+    assert 400 < clip.frame_count < 600
+    assert len(clip.frames) == 20 and clip.indices[-1] < clip.frame_count
+    np.testing.assert_allclose(grey_levels(clip.frames), (4 * clip.indices) % 256, atol=3)
 
 
 def test_count_frames_reports_the_frames_written(tmp_path):

@@ -100,18 +100,20 @@ def _draw(frame: np.ndarray, spec: ClipSpec, t: int, progress: float, centre: tu
         raise ValueError(f"unknown class {spec.label!r}")
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS, size: tuple[int, int] | None = None) -> Path:
-    """Write BGR frames to ``path`` with OpenCV (Motion-JPEG in AVI).
+def write_video(
+    path: Path, frames: list[np.ndarray], fps: float = FPS, size: tuple[int, int] | None = None, fourcc: str = FOURCC
+) -> Path:
+    """Write BGR frames to ``path`` with OpenCV (Motion-JPEG in AVI unless ``fourcc`` says otherwise).
 
     ``size`` (width, height) defaults to the frames' own; give it to write a
-    video with no frames at all.
+    video with no frames at all. ``frames`` may be any iterable when ``size`` is given.
     """
     if size is None:
         height, width = frames[0].shape[:2]
         size = (width, height)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
     if not writer.isOpened():
-        raise OSError(f"{path}: OpenCV cannot write {FOURCC} video")
+        raise OSError(f"{path}: OpenCV cannot write {fourcc} video")
     try:
         for frame in frames:
             writer.write(frame)
