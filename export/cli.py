@@ -29,3 +29,6 @@ def main(run_dir: Path, bundle_dir: Path, precision: str, opset: int) -> None:
 
     bundle = export_run(run_dir, bundle_dir, precision, opset, report=lambda line: click.echo(line, err=True))
     click.echo(f"{bundle_dir}: bundle written ({', '.join(bundle.labels)}; sampler {bundle.sampler})")
+    from vclf.train.evaluate import compare_with_run
+
+    click.echo(compare_with_run(run_dir, bundle_dir))
