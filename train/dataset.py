@@ -36,11 +36,12 @@ class Row:
 
 @dataclass(frozen=True)
 class Problem:
-    where: str  # the file, with its line when one row is at fault
+    file: Path
     cause: str
+    line: int = 0  # the row at fault; 0 for the file as a whole
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.cause}"
+        return f"{self.file}:{self.line}: {self.cause}" if self.line else f"{self.file}: {self.cause}"
 
 
 class DatasetError(BadInputError):
@@ -60,33 +61,33 @@ def read_table(data_dir: Path, split: str) -> tuple[list[Row], list[Problem]]:
     """
     table = data_dir / f"{split}.csv"
     if not table.is_file():
-        return [], [Problem(str(data_dir), f"no {split}.csv ({LAYOUT})")]
+        return [], [Problem(data_dir, f"no {split}.csv ({LAYOUT})")]
     lines, problems = [], []
     for number, raw in enumerate(table.read_bytes().splitlines(), start=1):
         try:
             lines.append((number, raw.decode("utf-8-sig" if number == 1 else "utf-8")))
         except UnicodeDecodeError as exc:
-            problems.append(Problem(f"{table}:{number}", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"))
+            problems.append(Problem(table, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})", number))
     records = [(number, fields) for (number, _), fields in zip(lines, csv.reader(text for _, text in lines))]
     records = [(number, fields) for number, fields in records if any(f.strip() for f in fields)]
     if not records:
-        return [], [*problems, Problem(str(table), "lists no clips")]
+        return [], [*problems, Problem(table, "lists no clips")]
     _, header = records[0]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        return [], [*problems, Problem(str(table), f"missing column(s) {', '.join(missing)}")]
+        return [], [*problems, Problem(table, f"missing column(s) {', '.join(missing)}")]
     columns = [header.index(c) for c in COLUMNS]
     rows = []
     for number, fields in records[1:]:
         name, tag = (fields[i].strip() if i < len(fields) else "" for i in columns)
         if not name:
-            problems.append(Problem(f"{table}:{number}", "no video_name"))
+            problems.append(Problem(table, "no video_name", number))
         elif not tag:
-            problems.append(Problem(f"{table}:{number}", f"{name}: empty tag (the clip has no class)"))
+            problems.append(Problem(table, f"{name}: empty tag (the clip has no class)", number))
         else:
             rows.append(Row(number, name, tag))
     if len(records) == 1:
-        problems.append(Problem(str(table), "lists no clips"))
+        problems.append(Problem(table, "lists no clips"))
     return rows, problems
 
 
@@ -95,16 +96,15 @@ def check_rows(data_dir: Path, split: str, rows: list[Row], labels: list[str] | 
     table = data_dir / f"{split}.csv"
     problems, first_seen = [], {}
     for row in rows:
-        where = f"{table}:{row.line}"
         if row.video_name in first_seen:
-            problems.append(Problem(where, f"{row.video_name}: duplicate of line {first_seen[row.video_name]}"))
+            problems.append(Problem(table, f"{row.video_name}: duplicate of line {first_seen[row.video_name]}", row.line))
             continue
         first_seen[row.video_name] = row.line
         cause = video_problem(data_dir / split / row.video_name)
         if cause:
-            problems.append(Problem(where, f"{split}/{row.video_name}: {cause}"))
+            problems.append(Problem(table, f"{split}/{row.video_name}: {cause}", row.line))
         if labels is not None and row.tag not in labels:
-            problems.append(Problem(where, f"{row.video_name}: tag {row.tag!r} is not a training class ({', '.join(labels)})"))
+            problems.append(Problem(table, f"{row.video_name}: tag {row.tag!r} is not a training class ({', '.join(labels)})", row.line))
     return problems
 
 
@@ -126,16 +126,17 @@ def check_dataset(data_dir: str | Path, splits: tuple[str, ...] = SPLITS, labels
     training split's, when it is among ``splits``.
     """
     data_dir = Path(data_dir)
-    tables, problems = {}, []
+    tables, row_problems = {}, {}
     for split in splits:
-        tables[split], found = read_table(data_dir, split)
-        problems += found
+        tables[split], row_problems[split] = read_table(data_dir, split)
     from_training = labels is None
     if from_training and "train" in tables:
         labels = sorted({row.tag for row in tables["train"]})
+    problems = []
     for split in splits:
         known = None if from_training and split == "train" else labels
-        problems += check_rows(data_dir, split, tables[split], known)
+        found = row_problems[split] + check_rows(data_dir, split, tables[split], known)
+        problems += sorted(found, key=lambda p: p.line)
     if problems:
         raise DatasetError(data_dir, problems)
     return {
