@@ -89,7 +89,7 @@ def test_live_sources_are_refused_until_supported(bundle):
     assert_one_line_error(result, 2, "camera0", "not supported")
 
 
-@pytest.mark.parametrize("command", [["vclf-run"], ["vclf-export"], ["vclf-train"], ["vclf-train", "fit"], ["vclf-train", "synth"], ["vclf-train", "fetch"]])
+@pytest.mark.parametrize("command", [["vclf-run"], ["vclf-export"], ["vclf-train"], ["vclf-train", "fit"], ["vclf-train", "evaluate"], ["vclf-train", "synth"], ["vclf-train", "fetch"]])
 def test_every_command_explains_itself(command):
     result = run_command(*command, "--help")
     assert result.stdout.startswith("Usage:") and len(result.stdout.splitlines()) > 5

@@ -49,8 +49,11 @@ class DatasetError(BadInputError):
 
     def __init__(self, data_dir: Path, problems: list[Problem]):
         self.problems = problems
-        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        super().__init__("\n".join([f"{data_dir}: {count} in the dataset, nothing done", *(f"  {p}" for p in problems)]))
+        if len(problems) == 1:
+            super().__init__(str(problems[0]))
+        else:
+            lines = [f"{data_dir}: {len(problems)} problems in the dataset, nothing done", *(f"  {p}" for p in problems)]
+            super().__init__("\n".join(lines))
 
 
 def read_table(data_dir: Path, split: str) -> tuple[list[Row], list[Problem]]:
@@ -60,8 +63,6 @@ def read_table(data_dir: Path, split: str) -> tuple[list[Row], list[Problem]]:
     UTF-8 is reported by number while the other rows are still checked.
     """
     table = data_dir / f"{split}.csv"
-    if not table.is_file():
-        return [], [Problem(data_dir, f"no {split}.csv ({LAYOUT})")]
     lines, problems = [], []
     for number, raw in enumerate(table.read_bytes().splitlines(), start=1):
         try:
@@ -123,9 +124,13 @@ def check_dataset(data_dir: str | Path, splits: tuple[str, ...] = SPLITS, labels
     """The checked splits; any problem in any of them raises one DatasetError listing them all.
 
     ``labels`` are the known classes (a bundle's); without them they are the
-    training split's, when it is among ``splits``.
+    training split's, when it is among ``splits``. A folder without the CSV
+    files is not the layout at all: that alone is reported.
     """
     data_dir = Path(data_dir)
+    absent = [f"{split}.csv" for split in splits if not (data_dir / f"{split}.csv").is_file()]
+    if absent:
+        raise BadInputError(f"{data_dir}: no {', '.join(absent)} ({LAYOUT})")
     tables, row_problems = {}, {}
     for split in splits:
         tables[split], row_problems[split] = read_table(data_dir, split)
