@@ -64,3 +64,6 @@ def main(
         min_agreement=min_agreement,
     )
     click.echo(f"{bundle_dir}: bundle written ({', '.join(bundle.labels)}; sampler {bundle.sampler})")
+    from vclf.train.evaluate import compare_with_run
+
+    click.echo(compare_with_run(run_dir, bundle_dir))

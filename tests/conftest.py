@@ -70,17 +70,54 @@ def dataset(tmp_path_factory) -> Path:
     return built(tmp_path_factory, "data", synth)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_user_cache(tmp_path_factory):
+    """A fit that names no --cache writes under $XDG_CACHE_HOME: a scratch folder here, never the user's."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture(scope="session")
-def trained_run(dataset, tmp_path_factory) -> Path:
+def tiny_dataset(tmp_path_factory) -> Path:
+    """3 training and 2 test clips per class: for tests that fit several times."""
+    path = tmp_path_factory.mktemp("tiny") / "data"
+    run_command("vclf-train", "synth", path, "--videos-per-class", "3", "--test-per-class", "2")
+    return path
+
+
+@pytest.fixture(scope="session")
+def feature_cache(tmp_path_factory) -> Path:
+    """The feature cache of the session's fits: never the user's own."""
+    return built(tmp_path_factory, "cache", lambda out: out.mkdir())
+
+
+@pytest.fixture(scope="session")
+def trained_run(dataset, feature_cache, tmp_path_factory) -> Path:
     """The default preset fitted on the synthetic set with random InceptionV3 weights."""
     return built(
-        tmp_path_factory, "run", lambda out: run_command("vclf-train", "fit", dataset, "--out", out, "--weights", "none")
+        tmp_path_factory,
+        "run",
+        lambda out: run_command("vclf-train", "fit", dataset, "--out", out, "--weights", "none", "--cache", feature_cache),
     )
+
+
+EXPORT_OUTPUT = "export-output.txt"
 
 
 @pytest.fixture(scope="session")
 def bundle(trained_run, tmp_path_factory) -> Path:
-    return built(tmp_path_factory, "bundle", lambda out: run_command("vclf-export", trained_run, "--out", out))
+    """The run exported; what vclf-export printed is kept beside it (see ``export_output``)."""
+
+    def export(out: Path) -> None:
+        printed = run_command("vclf-export", trained_run, "--out", out).stdout
+        (out.parent / EXPORT_OUTPUT).write_text(printed)
+
+    return built(tmp_path_factory, "bundle", export)
+
+
+@pytest.fixture(scope="session")
+def export_output(bundle) -> str:
+    """What vclf-export printed on stdout when it wrote ``bundle``."""
+    return (bundle.parent / EXPORT_OUTPUT).read_text()
 
 
 @pytest.fixture(scope="session")

@@ -105,7 +105,7 @@ def test_live_options_on_a_clip_are_a_usage_error(bundle, dataset):
     assert result.returncode == 2 and "--stride applies to live sources" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["vclf-run"], ["vclf-export"], ["vclf-train"], ["vclf-train", "fit"], ["vclf-train", "synth"], ["vclf-train", "fetch"]])
+@pytest.mark.parametrize("command", [["vclf-run"], ["vclf-export"], ["vclf-train"], ["vclf-train", "fit"], ["vclf-train", "evaluate"], ["vclf-train", "synth"], ["vclf-train", "fetch"]])
 def test_every_command_explains_itself(command):
     result = run_command(*command, "--help")
     assert result.stdout.startswith("Usage:") and len(result.stdout.splitlines()) > 5

@@ -62,11 +62,13 @@ def test_with_frame_order_shuffled_the_pair_falls_to_chance(trained_run, dataset
     labels = json.loads((trained_run / rd.LABELS).read_text())
     with np.load(trained_run / rd.FEATURES) as cached:
         x_train, m_train, x_test, m_test = (cached[k] for k in ("x_train", "m_train", "x_test", "m_test"))
-    train_tags = pd.read_csv(dataset / "train.csv")["tag"].tolist()
+    train_table = pd.read_csv(dataset / "train.csv")
+    train_tags = train_table["tag"].tolist()
     test_tags = pd.read_csv(dataset / "test.csv")["tag"].tolist()
     rng = np.random.default_rng(0)
     y_train = np.array([labels.index(t) for t in train_tags])
-    model = train_head(tmp_path, config, shuffle_within_clips(x_train, m_train, rng), m_train, y_train, len(labels))
+    shuffled = shuffle_within_clips(x_train, m_train, rng)
+    model = train_head(tmp_path, config, shuffled, m_train, y_train, len(labels), train_table["video_name"].tolist())
     probabilities = model.predict([shuffle_within_clips(x_test, m_test, rng), m_test], verbose=0)
 
     assert pair_accuracy(test_tags, probabilities, labels) <= 0.7

@@ -5,6 +5,9 @@ from pathlib import Path
 import click
 
 from vclf.runtime.cli_errors import reports_errors
+from vclf.runtime.engine import DEVICES
+
+from .dataset import SPLITS
 
 
 @click.group(help="Datasets and training for the CNN-RNN video classifier.")
@@ -55,8 +58,11 @@ def fetch(out_dir: Path, url: str | None, sha256: str | None) -> None:
     help="""Extract InceptionV3 features from every clip of DATA_DIR and fit the GRU head.
 
 DATA_DIR holds train.csv and test.csv (columns video_name,tag) and the clips
-under train/ and test/. The run dir gets config.json, labels.json, the
-extractor and best weights, history.csv, history.png and metrics.json.
+under train/ and test/; every problem in them is reported before any work
+starts. Features come from a cache shared by runs (keyed by each clip's
+content and the extractor), so a second fit on the same clips extracts
+nothing. The run dir gets config.json, labels.json, the extractor and best
+weights, history.csv, history.png, metrics.json and confusion_matrix.png.
 """
 )
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -66,7 +72,7 @@ extractor and best weights, history.csv, history.png and metrics.json.
     type=click.Choice(["default", "seed"]),
     default="default",
     show_default=True,
-    help="seed: the Keras example as written; default: uniform sampling, stratified validation, standardised features, early stopping.",
+    help="seed: the Keras example as written; default: uniform sampling, group-aware stratified validation, standardised features, early stopping.",
 )
 @click.option(
     "--weights",
@@ -75,11 +81,67 @@ extractor and best weights, history.csv, history.png and metrics.json.
     help="InceptionV3 weights: imagenet (Keras download), none (random) or a path to an .h5 file.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs to train [default: the preset's].")
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Feature cache folder [default: $XDG_CACHE_HOME/vclf or ~/.cache/vclf].",
+)
+@click.option("--no-cache", is_flag=True, help="Extract every clip afresh and keep nothing in the cache.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit in RUN_DIR.")
 @click.option("--seed", default=0, show_default=True, help="Seed for weights, validation split and shuffling.")
 @reports_errors
-def fit(data_dir: Path, run_dir: Path, preset: str, weights: str, epochs: int | None, resume: bool, seed: int) -> None:
+def fit(
+    data_dir: Path,
+    run_dir: Path,
+    preset: str,
+    weights: str,
+    epochs: int | None,
+    cache_dir: Path | None,
+    no_cache: bool,
+    resume: bool,
+    seed: int,
+) -> None:
+    from .cache import default_cache_dir
     from .fit import fit as fit_run
 
-    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed)
+    if cache_dir and no_cache:
+        raise click.UsageError("--cache and --no-cache exclude each other")
+    cache_dir = None if no_cache else cache_dir or default_cache_dir()
+    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir)
     click.echo(f"Test accuracy: {metrics['test_accuracy'] * 100:.2f}% ({run_dir}/metrics.json)")
+
+
+@main.command(
+    help="""Classify every clip of a DATA_DIR split with a bundle and report how it does.
+
+The bundle runs through the runtime as vclf-run serves it (any precision,
+any provider). Prints per-class precision, recall and F1; with --out, writes
+metrics.json (with the misclassified clips and their top 3) and
+confusion_matrix.png there.
+
+\b
+Example:
+  vclf-train evaluate data/ --model bundles/ucf5 --out reports/ucf5
+"""
+)
+@click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--model", "bundle_dir", required=True, type=click.Path(path_type=Path), help="Bundle folder from vclf-export.")
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True, help="Which split to classify.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the report.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="ONNX Runtime provider.")
+@reports_errors
+def evaluate(data_dir: Path, bundle_dir: Path, split: str, out_dir: Path | None, device: str) -> None:
+    from .evaluate import evaluate_bundle
+    from .report import format_table, write_report
+
+    report = evaluate_bundle(data_dir, bundle_dir, split, device)
+    if out_dir:
+        write_report(out_dir, report)
+    click.echo(format_table(report))
+    where = f" ({out_dir}/metrics.json)" if out_dir else ""
+    click.echo(
+        f"Accuracy on {split}: {report['accuracy'] * 100:.2f}% over {report['clips']} clips, "
+        f"{report['precision']} bundle on {report['provider']}{where}"
+    )

@@ -1,7 +1,10 @@
 """Frame features: InceptionV3, built as the Keras example builds it, run over every clip."""
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import keras
@@ -11,6 +14,10 @@ from vclf.runtime.errors import BadInputError, BadModelError, SourceUnavailableE
 from vclf.runtime.sampling import frame_mask
 from vclf.runtime.video import read_clip
 
+if TYPE_CHECKING:
+    from .cache import FeatureCache
+
+BACKBONE = "inception_v3"
 FEATURE_SIZE = 2048
 EXTRACT_BATCH = 32
 IMAGENET_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -66,6 +73,24 @@ def _weights_error(weights: str | None, exc: Exception) -> Exception:
     return BadModelError(f"{weights}: not InceptionV3 (no top) weights ({cause})")
 
 
+@dataclass
+class ExtractedFeatures:
+    """Features ``[n, T, F]`` and mask ``[n, T]`` for a list of clips, and where they came from."""
+
+    features: np.ndarray
+    masks: np.ndarray
+    from_cache: int = 0
+    extracted: int = 0
+
+
+def extractor_identity(extractor: keras.Model) -> dict:
+    """The backbone and a sha256 over its weights' values: what decides the features besides the frames."""
+    digest = hashlib.sha256()
+    for variable in extractor.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)).tobytes())
+    return {"backbone": BACKBONE, "weights_sha256": digest.hexdigest()}
+
+
 def extract_features(
     extractor: keras.Model,
     paths: Sequence[Path],
@@ -73,27 +98,52 @@ def extract_features(
     sequence_length: int,
     image_size: int,
     label: str = "Extracting features",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Features ``[n, T, F]`` and mask ``[n, T]`` for every clip, frames batched across clips."""
-    features = np.zeros((len(paths), sequence_length, FEATURE_SIZE), np.float32)
-    masks = np.zeros((len(paths), sequence_length), bool)
+    cache: "FeatureCache | None" = None,
+) -> ExtractedFeatures:
+    """Features for every clip: from ``cache`` where it holds them, else extracted (and stored there).
+
+    Frames are batched across clips; a clip's entry is stored as soon as its
+    last frame is through the extractor, so a killed extraction keeps what it finished.
+    """
+    result = ExtractedFeatures(
+        np.zeros((len(paths), sequence_length, FEATURE_SIZE), np.float32), np.zeros((len(paths), sequence_length), bool)
+    )
     queue: list[tuple[int, int, np.ndarray]] = []  # (clip index, position in clip, frame)
+    pending: dict[int, tuple[str | None, int]] = {}  # clip index -> (cache key, frames still to extract)
+
+    def finish(clip_index: int) -> None:
+        key, _ = pending.pop(clip_index)
+        if cache is not None:
+            cache.store(key, result.features[clip_index, : result.masks[clip_index].sum()])
 
     def run_batch(size: int) -> None:
         # Fixed-size batches: one traced graph serves the whole extraction.
         batch, rest = queue[:size], queue[size:]
         out = np.asarray(extractor.predict_on_batch(np.stack([f for _, _, f in batch]).astype(np.float32)))
         for (clip_index, position, _), feature in zip(batch, out):
-            features[clip_index, position] = feature
+            result.features[clip_index, position] = feature
+            key, remaining = pending[clip_index]
+            pending[clip_index] = (key, remaining - 1)
+            if remaining == 1:
+                finish(clip_index)
         queue[:] = rest
 
     with click.progressbar(paths, label=label, file=click.get_text_stream("stderr"), show_pos=True) as bar:
         for clip_index, path in enumerate(bar):
+            key = cache.key(path) if cache is not None else None
+            cached = cache.load(key) if cache is not None else None
+            if cached is not None:
+                result.features[clip_index, : len(cached)] = cached
+                result.masks[clip_index] = frame_mask(len(cached), sequence_length)
+                result.from_cache += 1
+                continue
             clip = read_clip(path, sampler, sequence_length, image_size)
-            masks[clip_index] = frame_mask(len(clip.frames), sequence_length)
+            result.masks[clip_index] = frame_mask(len(clip.frames), sequence_length)
+            result.extracted += 1
+            pending[clip_index] = (key, len(clip.frames))
             queue.extend((clip_index, position, frame) for position, frame in enumerate(clip.frames))
             while len(queue) >= EXTRACT_BATCH:
                 run_batch(EXTRACT_BATCH)
         if queue:
             run_batch(len(queue))
-    return features, masks
+    return result

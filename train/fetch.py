@@ -13,7 +13,7 @@ import click
 
 from vclf.runtime.errors import BadInputError, SourceUnavailableError
 
-from .dataset import SPLITS, read_split
+from .dataset import check_dataset
 
 UCF101_TOP5_URL = "https://github.com/sayakpaul/Action-Recognition-in-TensorFlow/releases/download/v1.0.0/ucf101_top5.tar.gz"
 CHUNK = 1 << 20
@@ -70,7 +70,7 @@ def fetch_dataset(url: str, out_dir: Path, sha256: str | None = None) -> dict[st
             raise BadInputError(f"{url}: sha256 is {actual}, expected {sha256.lower()}")
         unpack(archive, scratch / "unpacked", url)
         root = dataset_root(scratch / "unpacked", url)
-        counts = {split: len(read_split(root, split)) for split in SPLITS}
+        counts = {split: len(clips) for split, clips in check_dataset(root).items()}
         if out_dir.exists():
             out_dir.rmdir()
         shutil.move(str(root), out_dir)

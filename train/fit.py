@@ -6,14 +6,17 @@ Two presets:
   each clip, 10 epochs, Keras' ``validation_split=0.3`` (the last 30% of the
   training table, unshuffled), raw features.
 - ``default`` keeps the model and adds what makes it learn: frames sampled
-  across the whole clip, a shuffled validation split stratified by class,
-  per-feature standardisation before the GRU, early stopping on val_loss.
+  across the whole clip, a validation split stratified by class that keeps
+  each UCF101 group (actor and scene) on one side, per-feature
+  standardisation before the GRU, early stopping on val_loss.
 
-Both keep the best weights by val_loss (ModelCheckpoint) and back up every
-epoch, so an interrupted fit continues with ``--resume``.
+Both keep the best weights by val_loss and back up every epoch, so a fit
+killed at any point continues with ``--resume`` to the result an
+uninterrupted fit gives.
 """
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,9 +30,20 @@ from vclf.runtime.preprocess import IMAGE_SIZE
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 
 from . import run as rd
-from .dataset import class_names, encode_tags, read_split
-from .features import FEATURE_SIZE, build_feature_extractor, extract_features, load_extractor, resolve_weights
+from .cache import FeatureCache
+from .dataset import check_dataset, class_names, encode_tags
+from .epochs import fit_epochs
+from .features import (
+    FEATURE_SIZE,
+    build_feature_extractor,
+    extract_features,
+    extractor_identity,
+    load_extractor,
+    resolve_weights,
+)
 from .model import build_sequence_model, feature_statistics
+from .report import evaluation_report, format_table, write_report
+from .split import clip_group, group_split, tail_split
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,7 @@ class Preset:
     name: str
     sampler: str
     epochs: int
-    validation: str  # "tail": Keras validation_split; "stratified": shuffled per class
+    validation: str  # "tail": Keras validation_split; "group": per class, whole groups, shuffled
     validation_fraction: float
     standardize: bool
     patience: int | None  # early stopping on val_loss; None trains every epoch
@@ -46,30 +60,12 @@ class Preset:
 
 PRESETS = {
     "seed": Preset("seed", "first", 10, "tail", 0.3, standardize=False, patience=None),
-    "default": Preset("default", "uniform", 300, "stratified", 0.25, standardize=True, patience=25, batch_size=8),
+    "default": Preset("default", "uniform", 300, "group", 0.25, standardize=True, patience=25, batch_size=8),
 }
 
 
 class RunExistsError(VclfError):
     exit_code = 2
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation indices: ``fraction`` of each class, chosen at random, for validation."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        count = int(round(fraction * len(members))) if len(members) > 1 else 0
-        val.extend(members[:count])
-        train.extend(members[count:])
-    return rng.permutation(train), np.sort(val)
-
-
-def tail_split(count: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Keras' ``validation_split``: the last ``fraction`` of the samples, in table order."""
-    boundary = int(count * (1 - fraction))
-    return np.arange(boundary), np.arange(boundary, count)
 
 
 def new_config(data_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int) -> dict:
@@ -94,27 +90,45 @@ def fit(
     epochs: int | None = None,
     resume: bool = False,
     seed: int = 0,
+    cache_dir: Path | None = None,
 ) -> dict:
-    """Train and evaluate; returns the metrics written to ``metrics.json``."""
+    """Train and evaluate; returns the metrics written to ``metrics.json``.
+
+    ``cache_dir`` holds the feature cache; None extracts every clip afresh.
+    """
     data_dir, run_dir = Path(data_dir), Path(run_dir)
-    train_split, test_split = read_split(data_dir, "train"), read_split(data_dir, "test")
-    labels = class_names(train_split)
-    y_train = encode_tags(train_split, labels, str(data_dir / "train.csv"))
-    y_test = encode_tags(test_split, labels, str(data_dir / "test.csv"))
+    splits = check_dataset(data_dir)
+    labels = class_names(splits["train"])
+    y_train, y_test = encode_tags(splits["train"], labels), encode_tags(splits["test"], labels)
 
     config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume)
     keras.utils.set_random_seed(config["seed"])
     rd.write_json(run_dir / rd.LABELS, labels)
 
-    (x_train, m_train), (x_test, m_test) = _features(run_dir, config, train_split.paths, test_split.paths, resume)
+    (x_train, m_train), (x_test, m_test) = _features(run_dir, config, splits, resume, cache_dir)
 
-    model = train_head(run_dir, config, x_train, m_train, y_train, len(labels), resume)
+    groups = [clip_group(p.name) for p in splits["train"].paths]
+    model = train_head(run_dir, config, x_train, m_train, y_train, len(labels), groups)
     probabilities = model.predict([x_test, m_test], verbose=0)
-    metrics = evaluation_metrics(probabilities, y_test, labels)
-    metrics["test_loss"] = float(model.evaluate([x_test, m_test], y_test, verbose=0)[0])
+    test_clips = [p.name for p in splits["test"].paths]
+    report = evaluation_report(probabilities, y_test, labels, test_clips, "test")
+    metrics = {
+        "test_accuracy": report["accuracy"],
+        "test_loss": float(model.evaluate([x_test, m_test], y_test, verbose=0)[0]),
+        **report,
+    }
     save_history_plot(run_dir)
-    rd.write_json(run_dir / rd.METRICS, metrics)
+    write_report(run_dir, metrics)
+    shutil.rmtree(run_dir / rd.BACKUP, ignore_errors=True)
+    click.echo(format_table(report))
     return metrics
+
+
+def validation_split(config: dict, labels: np.ndarray, groups: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Fit and validation indices as the preset says."""
+    if config["validation"] == "tail":
+        return tail_split(len(labels), config["validation_fraction"])
+    return group_split(labels, groups, config["validation_fraction"], config["seed"])
 
 
 def train_head(
@@ -124,18 +138,16 @@ def train_head(
     mask: np.ndarray,
     labels: np.ndarray,
     num_classes: int,
-    resume: bool = False,
+    groups: list[str],
 ) -> keras.Model:
     """Fit the sequence model on extracted features; returns it with its best weights.
 
-    Checkpoints, history and the epoch backup go to ``run_dir``. Seeded from
-    the config, so the result does not depend on what ran before.
+    Checkpoints, history and the epoch backup go to ``run_dir``; a backup
+    there is continued. Seeded from the config, so the result does not
+    depend on what ran before.
     """
     keras.utils.set_random_seed(config["seed"])
-    if config["validation"] == "tail":
-        fit_idx, val_idx = tail_split(len(labels), config["validation_fraction"])
-    else:
-        fit_idx, val_idx = stratified_split(labels, config["validation_fraction"], config["seed"])
+    fit_idx, val_idx = validation_split(config, labels, groups)
     if len(val_idx) == 0:
         raise BadInputError(f"{config['data_dir']}: too few training clips to hold any out for validation")
 
@@ -143,40 +155,18 @@ def train_head(
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     if config["standardize"]:
         model.get_layer("standardize").set_statistics(*feature_statistics(features[fit_idx], mask[fit_idx]))
-
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(
-            run_dir / rd.BEST_WEIGHTS,
-            monitor="val_loss",
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=_best_val_loss(run_dir) if resume else None,
-        ),
-        keras.callbacks.CSVLogger(run_dir / rd.HISTORY, append=resume),
-        keras.callbacks.BackupAndRestore(run_dir / rd.BACKUP),
-    ]
-    if config["patience"]:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config["patience"]))
-    model.fit(
-        [features[fit_idx], mask[fit_idx]],
-        labels[fit_idx],
-        validation_data=([features[val_idx], mask[val_idx]], labels[val_idx]),
-        epochs=config["epochs"],
-        batch_size=config["batch_size"],
-        callbacks=callbacks,
-        verbose=2,
+    fit_epochs(
+        model,
+        run_dir,
+        ([features[fit_idx], mask[fit_idx]], labels[fit_idx]),
+        ([features[val_idx], mask[val_idx]], labels[val_idx]),
+        config["epochs"],
+        config["batch_size"],
+        config["patience"],
+        config["seed"],
     )
     model.load_weights(run_dir / rd.BEST_WEIGHTS)
     return model
-
-
-def _best_val_loss(run_dir: Path) -> float | None:
-    """The lowest val_loss logged so far, so a resumed fit keeps a better checkpoint."""
-    history = run_dir / rd.HISTORY
-    if not history.is_file() or not (run_dir / rd.BEST_WEIGHTS).is_file():
-        return None
-    losses = pd.read_csv(history)["val_loss"]
-    return float(losses.min()) if len(losses) else None
 
 
 def _start_run(data_dir: Path, run_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int, resume: bool) -> dict:
@@ -201,11 +191,14 @@ def _start_run(data_dir: Path, run_dir: Path, preset: Preset, weights: str, epoc
     return config
 
 
-def _features(run_dir: Path, config: dict, train_paths, test_paths, resume: bool):
-    """Features for both splits: from the run's cache on resume, else extracted and cached."""
-    cache = run_dir / rd.FEATURES
-    if resume and cache.is_file():
-        with np.load(cache) as saved:
+def _features(run_dir: Path, config: dict, splits: dict, resume: bool, cache_dir: Path | None):
+    """Features for both splits: the run's own on resume, else from the shared cache or extracted.
+
+    The run keeps its features in ``features.npz`` (export's parity check reads them).
+    """
+    features_file = run_dir / rd.FEATURES
+    if resume and features_file.is_file():
+        with np.load(features_file) as saved:
             return (saved["x_train"], saved["m_train"]), (saved["x_test"], saved["m_test"])
     extractor_weights = run_dir / rd.EXTRACTOR_WEIGHTS
     if resume and extractor_weights.is_file():
@@ -213,28 +206,21 @@ def _features(run_dir: Path, config: dict, train_paths, test_paths, resume: bool
     else:
         extractor = build_feature_extractor(resolve_weights(config["weights"]), config["image_size"])
         rd.atomic_write(extractor_weights, lambda tmp: extractor.save_weights(tmp))
-    args = (config["sampler"], config["sequence_length"], config["image_size"])
-    x_train, m_train = extract_features(extractor, train_paths, *args, label="Train clips")
-    x_test, m_test = extract_features(extractor, test_paths, *args, label="Test clips ")
-    rd.atomic_write(cache, lambda tmp: np.savez(tmp, x_train=x_train, m_train=m_train, x_test=x_test, m_test=m_test))
-    return (x_train, m_train), (x_test, m_test)
-
-
-def evaluation_metrics(probabilities: np.ndarray, y_true: np.ndarray, labels: list[str]) -> dict:
-    """Test accuracy overall and per class, and the confusion matrix (rows: true class)."""
-    predicted = probabilities.argmax(axis=1)
-    confusion = np.zeros((len(labels), len(labels)), np.int64)
-    np.add.at(confusion, (y_true, predicted), 1)
-    per_class = {
-        label: float(confusion[i, i] / confusion[i].sum()) for i, label in enumerate(labels) if confusion[i].sum()
-    }
-    return {
-        "test_accuracy": float((predicted == y_true).mean()),
-        "test_clips": int(len(y_true)),
-        "per_class_accuracy": per_class,
-        "confusion_matrix": confusion.tolist(),
-        "labels": labels,
-    }
+    settings = (config["sampler"], config["sequence_length"], config["image_size"])
+    cache = None
+    if cache_dir is not None:
+        described = dict(zip(("sampler", "sequence_length", "image_size"), settings))
+        cache = FeatureCache(cache_dir, {**described, **extractor_identity(extractor)})
+    train = extract_features(extractor, splits["train"].paths, *settings, label="Train clips", cache=cache)
+    test = extract_features(extractor, splits["test"].paths, *settings, label="Test clips ", cache=cache)
+    from_cache, extracted = train.from_cache + test.from_cache, train.extracted + test.extracted
+    damaged = f" ({cache.recomputed} damaged cache entries recomputed)" if cache and cache.recomputed else ""
+    click.echo(f"features: {from_cache} clips from cache, {extracted} extracted{damaged}", err=True)
+    rd.atomic_write(
+        features_file,
+        lambda tmp: np.savez(tmp, x_train=train.features, m_train=train.masks, x_test=test.features, m_test=test.masks),
+    )
+    return (train.features, train.masks), (test.features, test.masks)
 
 
 def save_history_plot(run_dir: Path) -> None:

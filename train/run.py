@@ -3,9 +3,10 @@
 ``config.json`` (every setting that shaped the run), ``labels.json`` (class
 names in model output order), ``extractor.weights.h5`` (the frame extractor the
 features came from), ``best.weights.h5`` (the sequence model's best epoch by
-val_loss), ``history.csv``, ``metrics.json`` (written last: its presence marks
-a finished run), ``history.png`` and ``features.npz`` (the extracted features,
-reused by ``--resume``).
+val_loss), ``history.csv``, ``metrics.json`` (the evaluation report, written
+last: its presence marks a finished run), ``history.png``,
+``confusion_matrix.png``, ``features.npz`` (the run's features, reused by
+``--resume``) and ``backup/`` while the fit is unfinished.
 """
 
 import json
@@ -28,6 +29,7 @@ BEST_WEIGHTS = "best.weights.h5"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 PLOT = "history.png"
+CONFUSION_PLOT = "confusion_matrix.png"
 FEATURES = "features.npz"
 BACKUP = "backup"
 
@@ -60,6 +62,10 @@ class Run:
     def extractor(self) -> keras.Model:
         """The frame extractor exactly as the run used it."""
         return load_extractor(self.path / EXTRACTOR_WEIGHTS, self.config["image_size"])
+
+    def metrics(self) -> dict:
+        """The run's evaluation report (``metrics.json``)."""
+        return json.loads((self.path / METRICS).read_text())
 
     def sequence_model(self) -> keras.Model:
         """The sequence model with its best weights."""
