@@ -110,7 +110,7 @@ def choose_providers(device: str) -> ProviderChoice:
 
 
 def cache_dir() -> Path:
-    """Where optimised graphs and TensorRT engines are kept: ``$VCLF_CACHE``, else ``~/.cache/vclf``."""
+    """vclf's cache folder (optimised graphs, TensorRT engines, features): ``$VCLF_CACHE``, else ``$XDG_CACHE_HOME/vclf`` or ``~/.cache/vclf``."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vclf"
     return Path(os.environ.get("VCLF_CACHE", default))
 

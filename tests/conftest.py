@@ -46,7 +46,7 @@ def built(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def graph_cache(tmp_path_factory):
-    """Optimised graphs and TensorRT engines go to a folder of this session, not the user's cache."""
+    """Optimised graphs, TensorRT engines and features of fits without --cache go to a folder of this session, not the user's cache."""
     previous = os.environ.get("VCLF_CACHE")
     os.environ["VCLF_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     yield
@@ -68,12 +68,6 @@ def dataset(tmp_path_factory) -> Path:
         run_command("vclf-train", "synth", out, "--seed", "0", "--videos-per-class", "30", "--test-per-class", "30")
 
     return built(tmp_path_factory, "data", synth)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def no_user_cache(tmp_path_factory):
-    """A fit that names no --cache writes under $XDG_CACHE_HOME: a scratch folder here, never the user's."""
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,13 @@ missing and is recomputed.
 
 import hashlib
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from vclf.runtime.bundle import file_sha256
+from vclf.runtime.engine import cache_dir
 
 from .run import atomic_write
 
@@ -25,9 +25,8 @@ ENTRY_SUFFIX = ".npz"
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/vclf``, else ``~/.cache/vclf``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "vclf"
+    """``features/`` in vclf's cache folder (``$VCLF_CACHE``, else ``$XDG_CACHE_HOME/vclf`` or ``~/.cache/vclf``)."""
+    return cache_dir() / "features"
 
 
 def clip_identity(path: Path) -> dict:

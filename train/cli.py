@@ -86,7 +86,7 @@ weights, history.csv, history.png, metrics.json and confusion_matrix.png.
     "cache_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Feature cache folder [default: $XDG_CACHE_HOME/vclf or ~/.cache/vclf].",
+    help="Feature cache folder [default: features/ in $VCLF_CACHE, $XDG_CACHE_HOME/vclf or ~/.cache/vclf].",
 )
 @click.option("--no-cache", is_flag=True, help="Extract every clip afresh and keep nothing in the cache.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit in RUN_DIR.")
