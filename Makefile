@@ -33,8 +33,9 @@ system-packages:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Two workers; the session's trained run is built once and shared (tests/conftest.py).
 test: $(INSTALLED) system-packages
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n 2
 
 # A 60 s live replay with inference slower than the source: memory must stay flat.
 soak: $(INSTALLED) system-packages

@@ -7,6 +7,7 @@ import numpy as np
 
 from .bundle import Bundle, load_bundle
 from .engine import Engine
+from .sampling import frame_mask, pad_sequence
 from .video import Clip, read_clip
 
 

@@ -116,6 +116,10 @@ def export_output(bundle) -> str:
 
 @pytest.fixture(scope="session")
 def int8_bundle(trained_run, tmp_path_factory) -> Path:
-    """The session run exported as int8; 32 calibration frames and 12 guard clips keep it short."""
-    args = ("--precision", "int8", "--calibration-frames", "32", "--guard-clips", "12")
+    """The session run exported as int8; 32 calibration frames and 12 guard clips keep it short.
+
+    On 12 clips one disagreement costs 8% of top-1 agreement, so the limit is
+    loosened to 0.8 here; the benchmark checks the default 0.95 on every test clip.
+    """
+    args = ("--precision", "int8", "--calibration-frames", "32", "--guard-clips", "12", "--min-agreement", "0.8")
     return built(tmp_path_factory, "bundle-int8", lambda out: run_command("vclf-export", trained_run, "--out", out, *args))

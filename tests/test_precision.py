@@ -38,7 +38,7 @@ def test_int8_bundle_json_keeps_the_precision_and_guard_figures(int8_bundle, bun
     assert guard["precision"] == "int8" and guard["clips"] == 12 and guard["frames"] > 20
     assert guard["cosine_mean"] >= guard["min_cosine"] == 0.99
     assert 0 < guard["cosine_min"] <= guard["cosine_mean"] < 1
-    assert guard["top1_agreement"] >= guard["min_agreement"] == 0.95
+    assert guard["top1_agreement"] >= guard["min_agreement"] == 0.8  # as the int8_bundle fixture asks
     assert manifest(bundle)["guard"] is None and manifest(bundle)["precision"] == "fp32"
 
 
