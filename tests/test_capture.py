@@ -2,7 +2,6 @@
 
 import time
 
-import cv2
 import numpy as np
 import pytest
 
