@@ -45,12 +45,19 @@ class Window:
 
     def __init__(self, title: str):
         self.title = title
+        self.mapped = False  # seen on screen at least once
         cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no toolbar
 
     def show(self, frame_bgr: np.ndarray) -> bool:
         cv2.imshow(self.title, frame_bgr)
         key = cv2.waitKey(1) & 0xFF
-        return key not in QUIT_KEYS and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+        if key in QUIT_KEYS:
+            return False
+        # A busy machine maps a new window late: not visible yet is not closed; not
+        # visible after it was is the user closing it.
+        visible = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+        self.mapped |= visible
+        return visible or not self.mapped
 
     def close(self) -> None:
         cv2.destroyWindow(self.title)

@@ -6,6 +6,7 @@ import click
 
 from vclf.runtime.cli_errors import reports_errors
 from vclf.runtime.engine import DEVICES
+from vclf.runtime.preprocess import IMAGE_SIZE, MIN_IMAGE_SIZE
 
 from .dataset import SPLITS
 
@@ -91,6 +92,13 @@ weights, history.csv, history.png, metrics.json and confusion_matrix.png.
 @click.option("--no-cache", is_flag=True, help="Extract every clip afresh and keep nothing in the cache.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit in RUN_DIR.")
 @click.option("--seed", default=0, show_default=True, help="Seed for weights, validation split and shuffling.")
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=MIN_IMAGE_SIZE),
+    default=IMAGE_SIZE,
+    show_default=True,
+    help="Side of the square frames the extractor sees; smaller is faster everywhere, from fit to vclf-run.",
+)
 @reports_errors
 def fit(
     data_dir: Path,
@@ -102,6 +110,7 @@ def fit(
     no_cache: bool,
     resume: bool,
     seed: int,
+    image_size: int,
 ) -> None:
     from .cache import default_cache_dir
     from .fit import fit as fit_run
@@ -109,7 +118,7 @@ def fit(
     if cache_dir and no_cache:
         raise click.UsageError("--cache and --no-cache exclude each other")
     cache_dir = None if no_cache else cache_dir or default_cache_dir()
-    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir)
+    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, image_size)
     click.echo(f"Test accuracy: {metrics['test_accuracy'] * 100:.2f}% ({run_dir}/metrics.json)")
 
 

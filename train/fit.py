@@ -68,13 +68,15 @@ class RunExistsError(VclfError):
     exit_code = 2
 
 
-def new_config(data_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int) -> dict:
+def new_config(
+    data_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int, image_size: int = IMAGE_SIZE
+) -> dict:
     return {
         "data_dir": str(data_dir.resolve()),
         "preset": preset.name,
         "weights": weights,
         "seed": seed,
-        "image_size": IMAGE_SIZE,
+        "image_size": image_size,
         "sequence_length": SEQUENCE_LENGTH,
         "feature_size": FEATURE_SIZE,
         **{k: v for k, v in asdict(preset).items() if k != "name"},
@@ -91,17 +93,19 @@ def fit(
     resume: bool = False,
     seed: int = 0,
     cache_dir: Path | None = None,
+    image_size: int = IMAGE_SIZE,
 ) -> dict:
     """Train and evaluate; returns the metrics written to ``metrics.json``.
 
     ``cache_dir`` holds the feature cache; None extracts every clip afresh.
+    ``image_size`` is the side of the square frames the extractor takes.
     """
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     splits = check_dataset(data_dir)
     labels = class_names(splits["train"])
     y_train, y_test = encode_tags(splits["train"], labels), encode_tags(splits["test"], labels)
 
-    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume)
+    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume, image_size)
     keras.utils.set_random_seed(config["seed"])
     rd.write_json(run_dir / rd.LABELS, labels)
 
@@ -169,7 +173,9 @@ def train_head(
     return model
 
 
-def _start_run(data_dir: Path, run_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int, resume: bool) -> dict:
+def _start_run(
+    data_dir: Path, run_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int, resume: bool, image_size: int
+) -> dict:
     """Create the run dir and its config, or reopen an unfinished one for ``resume``."""
     config_path = run_dir / rd.CONFIG
     if resume:
@@ -186,7 +192,7 @@ def _start_run(data_dir: Path, run_dir: Path, preset: Preset, weights: str, epoc
         raise RunExistsError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
     resolve_weights(weights)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = new_config(data_dir, preset, weights, epochs, seed)
+    config = new_config(data_dir, preset, weights, epochs, seed, image_size)
     rd.write_json(config_path, config)
     return config
 
