@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from helpers import run_command
+from helpers import SESSION_IMAGE_SIZE, run_command
 
 
 def built(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
@@ -86,11 +86,14 @@ def feature_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(dataset, feature_cache, tmp_path_factory) -> Path:
-    """The default preset fitted on the synthetic set with random InceptionV3 weights."""
+    """The default preset fitted on the synthetic set with random InceptionV3 weights, on small frames."""
     return built(
         tmp_path_factory,
         "run",
-        lambda out: run_command("vclf-train", "fit", dataset, "--out", out, "--weights", "none", "--cache", feature_cache),
+        lambda out: run_command(
+            "vclf-train", "fit", dataset, "--out", out, "--weights", "none",
+            "--image-size", str(SESSION_IMAGE_SIZE), "--cache", feature_cache,
+        ),
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from vclf.runtime.video import Clip, read_clip
 
 BIN = Path(sys.executable).parent
+SESSION_IMAGE_SIZE = 112  # the session run's frames: a quarter of 224's extraction cost
 
 
 def run_command(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import run_command
+from helpers import SESSION_IMAGE_SIZE, run_command
 from vclf.train import run as rd
 from vclf.train.fit import train_head
 
@@ -118,4 +118,4 @@ def test_vclf_run_gif_saves_the_sampled_frames(bundle, dataset, tmp_path):
     run_command("vclf-run", clip, "--model", bundle, "--gif", gif)
     ok, animation = cv2.imreadanimation(str(gif))
     assert ok and len(animation.frames) == min(frames, 20)
-    assert animation.frames[0].shape[:2] == (224, 224)
+    assert animation.frames[0].shape[:2] == (SESSION_IMAGE_SIZE,) * 2

@@ -98,7 +98,7 @@ def test_tensorrt_keeps_its_engines_in_the_cache_in_the_bundle_precision(bundle,
 
 def test_a_clip_through_io_binding_matches_the_plain_calls_even_after_a_longer_clip(bundle, dataset):
     loaded = load_bundle(bundle)
-    clips = [read_clip(dataset / "test" / name, loaded.sampler, 20, 224).frames for name in ("grow_000.avi", "blink_000.avi")]
+    clips = [read_clip(dataset / "test" / name, loaded.sampler, 20, loaded.image_size).frames for name in ("grow_000.avi", "blink_000.avi")]
     runner = Engine(loaded, "cpu")
     runner.classify_clip(clips[0])  # leaves 20 rows of features in the device buffer
     short = clips[1][:7]
@@ -113,7 +113,7 @@ def test_cpu_sessions_keep_one_optimised_graph_per_graph_hash(bundle, tmp_path, 
     first = Engine(loaded, "cpu")
     cached = sorted((tmp_path / "optimized").iterdir())
     assert [path.name[:32] for path in cached] == sorted(loaded.sha256[name][:32] for name in loaded.sha256)
-    frames = np.random.default_rng(0).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (3, loaded.image_size, loaded.image_size, 3), dtype=np.uint8)
     second = Engine(loaded, "cpu")
     assert sorted((tmp_path / "optimized").iterdir()) == cached
     np.testing.assert_allclose(second.extract(frames), first.extract(frames), rtol=1e-5, atol=1e-9)

@@ -26,11 +26,12 @@ def test_with_every_clip_its_own_group_the_split_is_stratified_by_class():
 
 def test_seed_preset_trains_the_example_as_written(tiny_dataset, tmp_path):
     run_dir = tmp_path / "run"
-    fit = ["fit", tiny_dataset, "--out", run_dir, "--preset", "seed", "--weights", "none", "--cache", tmp_path / "cache"]
+    fit = ["fit", tiny_dataset, "--out", run_dir, "--preset", "seed", "--weights", "none", "--image-size", "75", "--cache", tmp_path / "cache"]
     result = run_command("vclf-train", *fit)
     config = json.loads((run_dir / "config.json").read_text())
-    assert (config["sampler"], config["epochs"], config["validation"]) == ("first", 10, "tail")
+    assert (config["sampler"], config["epochs"], config["validation"], config["image_size"]) == ("first", 10, "tail", 75)
     assert config["validation_fraction"] == 0.3 and not config["standardize"] and config["patience"] is None
+    assert not config["live_windows"], "whole clips only, as the example trains"
     assert len(pd.read_csv(run_dir / "history.csv")) == 10, "no early stopping: all 10 epochs run"
     accuracy = json.loads((run_dir / "metrics.json").read_text())["test_accuracy"]
     assert 0.0 <= accuracy <= 1.0

@@ -47,7 +47,7 @@ def replay_fps(engine) -> float:
     The comparison below needs windows without dropped frames (dropping is
     tested on its own); a loaded machine gets a slower replay, not a flaky test.
     """
-    frame = np.zeros((224, 224, 3), np.uint8)[None]
+    frame = np.zeros((engine.bundle.image_size,) * 2 + (3,), np.uint8)[None]
     engine.extract(frame)
     started = time.perf_counter()
     for _ in range(3):
@@ -76,7 +76,7 @@ def clip_path_probabilities(engine, switch_clip) -> np.ndarray:
     while (read := capture.read())[0]:
         frames.append(read[1])
     capture.release()
-    features = engine.extract(np.stack([prepare_frame(f) for f in frames[:: bundle.live_stride]]))
+    features = engine.extract(np.stack([prepare_frame(f, bundle.image_size) for f in frames[:: bundle.live_stride]]))
     length = bundle.sequence_length
     windows = [features[max(0, k + 1 - length) : k + 1] for k in range(len(features))]
     padded = np.stack([pad_sequence(w, length) for w in windows])
@@ -144,7 +144,7 @@ def test_live_over_mjpeg_http_classifies_each_window_as_the_clip_path(engine, bu
 def test_live_over_rtsp_classifies_each_window_as_the_clip_path(engine, bundle, switch_clip, clip_path_probabilities):
     with RtspServer(switch_clip) as server:
         result = run_command("vclf-run", server.url, "--model", bundle, "--no-display", "--json", "--reconnect", "0", check=False)
-    # RTP/JPEG carries the frames encoded again, so pixels and probabilities move a little;
+    # RTP/JPEG carries the frames encoded again (quality 100), so pixels and probabilities move a little;
     # FFmpeg reads ahead while opening the stream, and those frames come at once (some dropped).
     records = live_records(result.stdout)
     assert_windows_match_the_clip_path(records, engine, clip_path_probabilities, largest=0.5, mean=0.05, at_least=5)

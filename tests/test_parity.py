@@ -7,6 +7,7 @@ import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 
+from helpers import SESSION_IMAGE_SIZE
 from vclf.export import bundle as export_bundle
 from vclf.export.cli import main as export_main
 from vclf.export.parity import EXTRACTOR_TOLERANCE, HEAD_TOLERANCE, masked_variants, relative_difference
@@ -26,7 +27,7 @@ def session(path):
 
 def test_extractor_features_match_keras_within_1e4_relative(run, bundle):
     frames = export_bundle.parity_frames(run, clips=3)
-    noise = np.random.default_rng(0).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    noise = np.random.default_rng(0).integers(0, 256, (4, *frames.shape[1:]), dtype=np.uint8)
     frames = np.concatenate([frames, noise])
     expected = np.asarray(run.extractor().predict_on_batch(frames.astype(np.float32)))
     actual = session(load_bundle(bundle).extractor_path).run(None, {"frames": frames})[0]
@@ -59,7 +60,7 @@ def test_masked_positions_change_nothing_but_real_frames_do(bundle, run):
 def test_bundle_json_describes_the_graphs(bundle, trained_run):
     manifest = json.loads((bundle / "bundle.json").read_text())
     assert manifest["labels"] == json.loads((trained_run / rd.LABELS).read_text())
-    assert (manifest["image_size"], manifest["sequence_length"], manifest["feature_size"]) == (224, 20, 2048)
+    assert (manifest["image_size"], manifest["sequence_length"], manifest["feature_size"]) == (SESSION_IMAGE_SIZE, 20, 2048)
     assert manifest["sampler"] == "uniform" and manifest["precision"] == "fp32" and manifest["format_version"] == 2
     for name in ("extractor.onnx", "head.onnx"):
         assert manifest["sha256"][name] == file_sha256(bundle / name)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import BIN, run_command
+from vclf.runtime.preprocess import MIN_IMAGE_SIZE
 from vclf.train.epochs import STATE, fit_epochs
 from vclf.train.model import build_sequence_model
 from vclf.train.synth import write_dataset
@@ -19,7 +20,9 @@ EPOCHS = 8
 
 
 def fit_args(data, run_dir, cache) -> list[str]:
-    return ["fit", str(data), "--out", str(run_dir), "--weights", "none", "--epochs", str(EPOCHS), "--cache", str(cache)]
+    settings = ["--weights", "none", "--epochs", str(EPOCHS), "--image-size", str(MIN_IMAGE_SIZE), "--live-windows"]
+    settings += ["--cache", str(cache)]
+    return ["fit", str(data), "--out", str(run_dir), *settings]
 
 
 def weights(path) -> dict[str, np.ndarray]:
@@ -68,6 +71,7 @@ def test_a_fit_killed_hard_resumes_to_the_weights_of_an_uninterrupted_fit(tiny_d
     metrics, reference_metrics = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, tmp_path / "reference"))
     assert metrics == reference_metrics
     assert not (run_dir / "backup").exists(), "the backup goes once the run is finished"
+    assert json.loads((run_dir / "config.json").read_text())["live_windows"], "each epoch's live windows drawn again alike"
 
 
 def noise_model() -> keras.Model:

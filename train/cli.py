@@ -99,6 +99,12 @@ weights, history.csv, history.png, metrics.json and confusion_matrix.png.
     show_default=True,
     help="Side of the square frames the extractor sees; smaller is faster everywhere, from fit to vclf-run.",
 )
+@click.option(
+    "--live-windows",
+    is_flag=True,
+    help="Also train on the windows a live run classifies: a window still filling, one action running into "
+    "the next. Live labels follow a change sooner; whole clips lose some accuracy (see README).",
+)
 @reports_errors
 def fit(
     data_dir: Path,
@@ -111,6 +117,7 @@ def fit(
     resume: bool,
     seed: int,
     image_size: int,
+    live_windows: bool,
 ) -> None:
     from .cache import default_cache_dir
     from .fit import fit as fit_run
@@ -118,7 +125,7 @@ def fit(
     if cache_dir and no_cache:
         raise click.UsageError("--cache and --no-cache exclude each other")
     cache_dir = None if no_cache else cache_dir or default_cache_dir()
-    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, image_size)
+    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, image_size, live_windows)
     click.echo(f"Test accuracy: {metrics['test_accuracy'] * 100:.2f}% ({run_dir}/metrics.json)")
 
 

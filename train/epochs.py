@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .run import BACKUP, BEST_WEIGHTS, HISTORY, atomic_write, write_json
+from .windows import WINDOWS_PER_CLIP, live_windows
 
 STATE = "state.json"
 
@@ -97,8 +98,12 @@ def fit_epochs(
     batch_size: int,
     patience: int | None,
     seed: int,
+    windows: bool = False,
 ) -> LoopState:
     """Train until ``epochs`` or until val_loss has not improved for ``patience`` epochs.
+
+    With ``windows``, each epoch replaces some training clips by live
+    windows cut from them (see ``windows.py``); validation stays on whole clips.
 
     The best weights by val_loss go to ``best.weights.h5`` and every epoch's
     figures to ``history.csv``. Continues from ``run_dir/backup`` when it holds a state.
@@ -116,8 +121,15 @@ def fit_epochs(
         epoch = state.epoch
         reseed(model, seed, epoch)
         order = epoch_order(len(labels), seed, epoch)
+        features, mask, epoch_labels = inputs[0][order], inputs[1][order], labels[order]
+        if windows:
+            features, mask, epoch_labels = live_windows(
+                features, mask, epoch_labels, np.random.default_rng([seed, epoch, 1]), WINDOWS_PER_CLIP
+            )
+            shuffled = np.random.default_rng([seed, epoch, 2]).permutation(len(epoch_labels))
+            features, mask, epoch_labels = features[shuffled], mask[shuffled], epoch_labels[shuffled]
         logs = {
-            **batch_means(model.train_on_batch, [x[order] for x in inputs], labels[order], batch_size),
+            **batch_means(model.train_on_batch, [features, mask], epoch_labels, batch_size),
             **batch_means(model.test_on_batch, val_inputs, val_labels, batch_size, prefix="val_"),
         }
         row = {"epoch": epoch, **dict(sorted(logs.items()))}

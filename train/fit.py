@@ -10,6 +10,9 @@ Two presets:
   each UCF101 group (actor and scene) on one side, per-feature
   standardisation before the GRU, early stopping on val_loss.
 
+Either can also train on the windows a live run classifies (a filling
+window, the end of one action running into the next: ``windows.py``).
+
 Both keep the best weights by val_loss and back up every epoch, so a fit
 killed at any point continues with ``--resume`` to the result an
 uninterrupted fit gives.
@@ -44,6 +47,7 @@ from .features import (
 from .model import build_sequence_model, feature_statistics
 from .report import evaluation_report, format_table, write_report
 from .split import clip_group, group_split, tail_split
+from .windows import VALIDATION_WINDOWS, live_windows
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,13 @@ class RunExistsError(VclfError):
 
 
 def new_config(
-    data_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int, image_size: int = IMAGE_SIZE
+    data_dir: Path,
+    preset: Preset,
+    weights: str,
+    epochs: int | None,
+    seed: int,
+    image_size: int = IMAGE_SIZE,
+    live_windows: bool = False,
 ) -> dict:
     return {
         "data_dir": str(data_dir.resolve()),
@@ -81,6 +91,7 @@ def new_config(
         "feature_size": FEATURE_SIZE,
         **{k: v for k, v in asdict(preset).items() if k != "name"},
         "epochs": epochs or preset.epochs,
+        "live_windows": live_windows,
     }
 
 
@@ -94,18 +105,21 @@ def fit(
     seed: int = 0,
     cache_dir: Path | None = None,
     image_size: int = IMAGE_SIZE,
+    live_windows: bool = False,
 ) -> dict:
     """Train and evaluate; returns the metrics written to ``metrics.json``.
 
     ``cache_dir`` holds the feature cache; None extracts every clip afresh.
-    ``image_size`` is the side of the square frames the extractor takes.
+    ``image_size`` is the side of the square frames the extractor takes;
+    ``live_windows`` also trains on live windows (``windows.py``).
     """
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     splits = check_dataset(data_dir)
     labels = class_names(splits["train"])
     y_train, y_test = encode_tags(splits["train"], labels), encode_tags(splits["test"], labels)
 
-    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume, image_size)
+    settings = {"image_size": image_size, "live_windows": live_windows}
+    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume, settings)
     keras.utils.set_random_seed(config["seed"])
     rd.write_json(run_dir / rd.LABELS, labels)
 
@@ -159,22 +173,26 @@ def train_head(
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     if config["standardize"]:
         model.get_layer("standardize").set_statistics(*feature_statistics(features[fit_idx], mask[fit_idx]))
+    validation = features[val_idx], mask[val_idx], labels[val_idx]
+    if config.get("live_windows"):
+        validation = live_windows(*validation, np.random.default_rng([config["seed"], 1]), VALIDATION_WINDOWS)
     fit_epochs(
         model,
         run_dir,
         ([features[fit_idx], mask[fit_idx]], labels[fit_idx]),
-        ([features[val_idx], mask[val_idx]], labels[val_idx]),
+        ([validation[0], validation[1]], validation[2]),
         config["epochs"],
         config["batch_size"],
         config["patience"],
         config["seed"],
+        config.get("live_windows", False),
     )
     model.load_weights(run_dir / rd.BEST_WEIGHTS)
     return model
 
 
 def _start_run(
-    data_dir: Path, run_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int, resume: bool, image_size: int
+    data_dir: Path, run_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int, resume: bool, settings: dict
 ) -> dict:
     """Create the run dir and its config, or reopen an unfinished one for ``resume``."""
     config_path = run_dir / rd.CONFIG
@@ -192,7 +210,7 @@ def _start_run(
         raise RunExistsError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
     resolve_weights(weights)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = new_config(data_dir, preset, weights, epochs, seed, image_size)
+    config = new_config(data_dir, preset, weights, epochs, seed, **settings)
     rd.write_json(config_path, config)
     return config
 
