@@ -8,12 +8,13 @@ per clip (``Engine.extract`` on 1 and on T frames) and the live cost of one
 new frame (``StreamingClassifier.step``: one frame plus the head). Timings
 are taken in rounds over all bundles, so load on the machine hits each alike.
 
-Finished runs and bundles in ``OUT/runs`` and ``OUT/bundles`` are reused, so
-a sweep that was stopped continues where it was.
+Finished runs and bundles in ``OUT/runs`` and ``OUT/bundles`` are reused, and
+so are the guard's refusals, so a sweep that was stopped continues where it was.
 """
 
 import csv
 import io
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,7 +27,7 @@ from vclf.runtime.bundle import BUNDLE_FILE, Bundle, load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.live import StreamingClassifier
 from vclf.train import run as rd
-from vclf.train.backbones import BACKBONES, check_backbone_settings
+from vclf.train.backbones import BACKBONES, SettingError, check_backbone_settings
 from vclf.train.evaluate import evaluate_bundle
 from vclf.train.fit import Extractor, fit
 
@@ -35,6 +36,7 @@ from .guard import GuardError
 
 PRECISIONS = ("fp32", "int8")
 TABLE = "sweep"  # sweep.csv, sweep.md, sweep.png
+REFUSED = ".refused"  # beside the bundle the guard refused: its reason, so a second sweep does not try again
 
 
 @dataclass(frozen=True)
@@ -77,26 +79,41 @@ def sweep(
     bundles, refused = [], []
     for extractor in extractors:
         run_dir = out_dir / "runs" / combination_name(extractor)
+        check_reusable(run_dir, data_dir, extractor, weights, seed)
         if not (run_dir / rd.METRICS).is_file():
             report(f"Fitting {combination_name(extractor)}")
             fit(data_dir, run_dir, "default", weights, epochs, (run_dir / rd.CONFIG).is_file(), seed, cache_dir, extractor)
         for precision in PRECISIONS:
-            bundle_dir = out_dir / "bundles" / f"{combination_name(extractor)}-{precision}"
-            if not (bundle_dir / BUNDLE_FILE).is_file():
+            name = f"{combination_name(extractor)}-{precision}"
+            bundle_dir, refusal = out_dir / "bundles" / name, out_dir / "bundles" / f"{name}{REFUSED}"
+            if not (bundle_dir / BUNDLE_FILE).is_file() and not refusal.is_file():
                 report(f"Exporting {combination_name(extractor)} {precision}")
                 try:
                     export_run(run_dir, bundle_dir, precision, report=report)
-                except GuardError as refusal:
-                    report(f"{combination_name(extractor)} {precision}: {refusal}")
-                    refused.append(f"{combination_name(extractor)} {precision}: {refusal}")
-                    continue
-            bundles.append(load_bundle(bundle_dir))
+                except GuardError as error:
+                    rd.atomic_write(refusal, lambda tmp: tmp.write_text(f"{combination_name(extractor)} {precision}: {error}"))
+            if refusal.is_file():
+                refused.append(refusal.read_text())
+                report(refused[-1])
+            else:
+                bundles.append(load_bundle(bundle_dir))
     accuracy = {bundle.path: evaluate_bundle(data_dir, bundle.path, "test", "cpu")["accuracy"] for bundle in bundles}
     report(f"Timing {len(bundles)} bundles, {repeats} rounds")
     timings = measure_latency(bundles, repeats)
     rows = [table_row(bundle, accuracy[bundle.path], timings[bundle.path]) for bundle in bundles]
     write_table(rows, refused, out_dir)
     return rows
+
+
+def check_reusable(run_dir: Path, data_dir: Path, extractor: Extractor, weights: str, seed: int) -> None:
+    """A run already in the sweep's folder must be the one this sweep asks for."""
+    if not (run_dir / rd.CONFIG).is_file():
+        return
+    config = json.loads((run_dir / rd.CONFIG).read_text())
+    wanted = {"data_dir": str(Path(data_dir).resolve()), "weights": weights, "seed": seed, **asdict(extractor)}
+    differing = [key for key, value in wanted.items() if config.get(key) != value]
+    if differing:
+        raise SettingError(f"{run_dir}: made with another {', '.join(differing)}; choose another --out")
 
 
 def measure_latency(bundles: list[Bundle], repeats: int) -> dict[Path, dict[str, np.ndarray]]:
