@@ -137,7 +137,7 @@ def export_run(
             live_stride=training_live_stride(run),
             precision=precision,
             opset=opset,
-            backbone=config.get("backbone", "inception_v3"),
+            backbone=rd.config_backbone(config),
             guard=guard and guard.to_dict(),
         )
         write_bundle_json(manifest, scratch)

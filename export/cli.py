@@ -12,7 +12,7 @@ from .precision import CALIBRATION_FRAMES
 
 
 @click.command(
-    help="""Convert the run's InceptionV3 extractor and GRU head to ONNX and write a bundle.
+    help="""Convert the run's frame extractor (its backbone with its preprocessing) and GRU head to ONNX and write a bundle.
 
 Both graphs are run against the Keras models on the run's own clips before
 anything is written; a bundle that does not match is refused, with the

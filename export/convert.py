@@ -25,11 +25,29 @@ def convert_extractor(extractor: keras.Model, image_size: int, path: Path, opset
     model = uint8_extractor(extractor, image_size)
     signature = (tf.TensorSpec((None, image_size, image_size, 3), tf.uint8, name="frames"),)
 
+    normalizations = [layer for layer in nested_layers(model) if isinstance(layer, keras.layers.Normalization)]
+
     @tf.function(input_signature=signature)
     def graph(frames):
+        # Normalization keeps its statistics as tensors made outside any graph, which tf2onnx
+        # would leave as graph inputs; made again while tracing, they become constants.
+        for layer in normalizations:
+            layer.finalize_state()
         return {"features": model(frames, training=False)}
 
-    _convert(graph, signature, path, opset, {"frames": ["N"], "features": ["N"]})
+    try:
+        _convert(graph, signature, path, opset, {"frames": ["N"], "features": ["N"]})
+    finally:
+        for layer in normalizations:  # eager tensors again, for the Keras side of the parity check
+            layer.finalize_state()
+
+
+def nested_layers(model: keras.Model):
+    """Every layer of ``model``, inside nested models too."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from nested_layers(layer)
 
 
 def convert_head(model: keras.Model, sequence_length: int, feature_size: int, path: Path, opset: int = OPSET) -> None:

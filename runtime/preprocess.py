@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 
 IMAGE_SIZE = 224  # the Keras example's
-MIN_IMAGE_SIZE = 75  # the smallest frames InceptionV3 takes
 
 
 def crop_center_square(frame: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import BIN, run_command
-from vclf.runtime.preprocess import MIN_IMAGE_SIZE
+from vclf.train.backbones import BACKBONES
 from vclf.train.epochs import STATE, fit_epochs
 from vclf.train.model import build_sequence_model
 from vclf.train.synth import write_dataset
@@ -20,7 +20,7 @@ EPOCHS = 8
 
 
 def fit_args(data, run_dir, cache) -> list[str]:
-    settings = ["--weights", "none", "--epochs", str(EPOCHS), "--image-size", str(MIN_IMAGE_SIZE), "--live-windows"]
+    settings = ["--weights", "none", "--epochs", str(EPOCHS), "--image-size", str(BACKBONES["inception_v3"].min_image_size), "--live-windows"]
     settings += ["--cache", str(cache)]
     return ["fit", str(data), "--out", str(run_dir), *settings]
 

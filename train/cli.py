@@ -6,8 +6,9 @@ import click
 
 from vclf.runtime.cli_errors import reports_errors
 from vclf.runtime.engine import DEVICES
-from vclf.runtime.preprocess import IMAGE_SIZE, MIN_IMAGE_SIZE
+from vclf.runtime.sampling import SEQUENCE_LENGTH
 
+from .backbones import BACKBONES, DEFAULT_BACKBONE, check_backbone_settings
 from .dataset import SPLITS
 
 
@@ -56,7 +57,7 @@ def fetch(out_dir: Path, url: str | None, sha256: str | None) -> None:
 
 
 @main.command(
-    help="""Extract InceptionV3 features from every clip of DATA_DIR and fit the GRU head.
+    help="""Extract backbone features (InceptionV3 by default) from every clip of DATA_DIR and fit the GRU head.
 
 DATA_DIR holds train.csv and test.csv (columns video_name,tag) and the clips
 under train/ and test/; every problem in them is reported before any work
@@ -79,7 +80,22 @@ weights, history.csv, history.png, metrics.json and confusion_matrix.png.
     "--weights",
     default="imagenet",
     show_default=True,
-    help="InceptionV3 weights: imagenet (Keras download), none (random) or a path to an .h5 file.",
+    help="Backbone weights: imagenet (Keras download), none (random) or a path to an .h5 file.",
+)
+@click.option(
+    "--backbone",
+    type=click.Choice(list(BACKBONES)),
+    default=DEFAULT_BACKBONE,
+    show_default=True,
+    help="keras.applications model that turns each frame into features; its own preprocessing goes into the exported graph.",
+)
+@click.option(
+    "--seq-len",
+    "sequence_length",
+    type=click.IntRange(min=1),
+    default=SEQUENCE_LENGTH,
+    show_default=True,
+    help="Frames the model sees per clip (and the live window's length).",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs to train [default: the preset's].")
 @click.option(
@@ -94,10 +110,10 @@ weights, history.csv, history.png, metrics.json and confusion_matrix.png.
 @click.option("--seed", default=0, show_default=True, help="Seed for weights, validation split and shuffling.")
 @click.option(
     "--image-size",
-    type=click.IntRange(min=MIN_IMAGE_SIZE),
-    default=IMAGE_SIZE,
-    show_default=True,
-    help="Side of the square frames the extractor sees; smaller is faster everywhere, from fit to vclf-run.",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Side of the square frames the extractor sees; smaller is faster everywhere, from fit to vclf-run "
+    "[default: the backbone's, 224; at least 75 for inception_v3, 32 for the others].",
 )
 @click.option(
     "--live-windows",
@@ -111,21 +127,26 @@ def fit(
     run_dir: Path,
     preset: str,
     weights: str,
+    backbone: str,
+    sequence_length: int,
     epochs: int | None,
     cache_dir: Path | None,
     no_cache: bool,
     resume: bool,
     seed: int,
-    image_size: int,
+    image_size: int | None,
     live_windows: bool,
 ) -> None:
     from .cache import default_cache_dir
+    from .fit import Extractor
     from .fit import fit as fit_run
 
     if cache_dir and no_cache:
         raise click.UsageError("--cache and --no-cache exclude each other")
+    extractor = Extractor(backbone, image_size or BACKBONES[backbone].default_image_size, sequence_length)
+    check_backbone_settings(extractor.backbone, extractor.image_size, extractor.sequence_length)
     cache_dir = None if no_cache else cache_dir or default_cache_dir()
-    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, image_size, live_windows)
+    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, extractor, live_windows)
     click.echo(f"Test accuracy: {metrics['test_accuracy'] * 100:.2f}% ({run_dir}/metrics.json)")
 
 
@@ -161,3 +182,80 @@ def evaluate(data_dir: Path, bundle_dir: Path, split: str, out_dir: Path | None,
         f"Accuracy on {split}: {report['accuracy'] * 100:.2f}% over {report['clips']} clips, "
         f"{report['precision']} bundle on {report['provider']}{where}"
     )
+
+
+
+def backbone_list(_ctx, param, text: str) -> list[str]:
+    """``--backbones A,B``: names from the backbone table."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BACKBONES]
+    if not names or unknown:
+        raise click.BadParameter(f"{', '.join(unknown) or 'none given'}; choose from {', '.join(BACKBONES)}", param=param)
+    return names
+
+
+def length_list(_ctx, param, text: str) -> list[int]:
+    """``--seq-lens N,M``: whole numbers of frames, at least 1."""
+    try:
+        lengths = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        lengths = []
+    if not lengths or min(lengths) < 1:
+        raise click.BadParameter(f"{text!r}: give frame counts of at least 1, separated by commas", param=param)
+    return lengths
+
+
+@main.command(
+    help="""Fit every backbone x sequence length on DATA_DIR, export each fp32 and int8, and measure the trade-off.
+
+Every combination is fitted on the same split and exported to OUT/bundles;
+each bundle is then run through ONNX Runtime on this machine's CPU: test
+accuracy, extractor milliseconds per frame and per clip, the live cost of one
+new frame (extractor on that frame plus the head), and the bundle's size.
+The table goes to OUT/sweep.csv, OUT/sweep.md and OUT/sweep.png (accuracy
+against latency, one labelled point per combination and precision).
+Finished runs and bundles in OUT are reused: a stopped sweep continues.
+
+\b
+Example:
+  vclf-train sweep data/ --backbones inception_v3,mobilenet_v3_small --seq-lens 10,20 --out sweeps/ucf5
+"""
+)
+@click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--backbones", required=True, callback=backbone_list, help=f"Comma-separated, from: {', '.join(BACKBONES)}.")
+@click.option("--seq-lens", "sequence_lengths", required=True, callback=length_list, help="Comma-separated frames per clip, e.g. 10,20.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for runs, bundles and the table.")
+@click.option("--weights", default="imagenet", show_default=True, help="Backbone weights: imagenet, none (random) or a path (one backbone only).")
+@click.option("--image-size", type=click.IntRange(min=1), default=None, help="Frame side for every backbone [default: each backbone's, 224].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs per fit [default: the default preset's].")
+@click.option("--seed", default=0, show_default=True, help="Seed of every fit: one validation split for all.")
+@click.option("--repeats", type=click.IntRange(min=1), default=30, show_default=True, help="Timed rounds over all bundles.")
+@reports_errors
+def sweep(
+    data_dir: Path,
+    backbones: list[str],
+    sequence_lengths: list[int],
+    out_dir: Path,
+    weights: str,
+    image_size: int | None,
+    epochs: int | None,
+    seed: int,
+    repeats: int,
+) -> None:
+    from vclf.export.sweep import extractors_of, sweep as run_sweep
+
+    from .cache import default_cache_dir
+
+    rows = run_sweep(
+        data_dir,
+        out_dir,
+        extractors_of(backbones, sequence_lengths, image_size),
+        weights,
+        epochs,
+        seed,
+        default_cache_dir(),
+        repeats,
+        report=lambda line: click.echo(line, err=True),
+    )
+    click.echo((out_dir / "sweep.md").read_text(), nl=False)
+    click.echo(f"{len(rows)} bundles measured: {out_dir}/sweep.csv, sweep.md, sweep.png")

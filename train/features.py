@@ -1,4 +1,4 @@
-"""Frame features: InceptionV3, built as the Keras example builds it, run over every clip."""
+"""Frame features: a backbone (InceptionV3 as the Keras example builds it, by default), run over every clip."""
 
 import hashlib
 from collections.abc import Sequence
@@ -14,13 +14,12 @@ from vclf.runtime.errors import BadInputError, BadModelError, SourceUnavailableE
 from vclf.runtime.sampling import frame_mask
 from vclf.runtime.video import read_clip
 
+from .backbones import BACKBONES, DEFAULT_BACKBONE, Backbone
+
 if TYPE_CHECKING:
     from .cache import FeatureCache
 
-BACKBONE = "inception_v3"
-FEATURE_SIZE = 2048
 EXTRACT_BATCH = 32
-IMAGENET_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 def resolve_weights(weights: str) -> str | None:
@@ -35,42 +34,54 @@ def resolve_weights(weights: str) -> str | None:
     return str(path)
 
 
-def build_feature_extractor(weights: str | None, image_size: int) -> keras.Model:
-    """Float RGB frames in [0, 255] → 2048 average-pooled InceptionV3 features.
+def build_feature_extractor(weights: str | None, image_size: int, backbone: str = DEFAULT_BACKBONE) -> keras.Model:
+    """Float RGB frames in [0, 255] → average-pooled backbone features ``[N, F]``.
 
-    Exactly the example's extractor: ``preprocess_input`` (scale to [-1, 1])
-    inside the model, then InceptionV3 without its top, average pooling.
+    For InceptionV3 exactly the example's extractor: ``preprocess_input``
+    (scale to [-1, 1]) inside the model, then InceptionV3 without its top,
+    average pooling. Other backbones: their own ``preprocess_input`` (see ``backbones``).
     """
-    try:
-        backbone = keras.applications.InceptionV3(
-            weights=weights,
-            include_top=False,
-            pooling="avg",
-            input_shape=(image_size, image_size, 3),
-        )
-    except Exception as exc:
-        raise _weights_error(weights, exc) from None
+    spec = BACKBONES[backbone]
+    model = spec.build(image_size)
+    if weights is not None:
+        load_backbone_weights(spec, model, weights)
     inputs = keras.Input((image_size, image_size, 3))
-    preprocessed = keras.applications.inception_v3.preprocess_input(inputs)
-    outputs = backbone(preprocessed)
+    # In a layer, the constants of ``preprocess_input`` are made as the graph is traced, so export sees them.
+    preprocessed = keras.layers.Lambda(spec.preprocess_input, name="preprocess_input")(inputs)
+    outputs = model(preprocessed)
     return keras.Model(inputs, outputs, name="feature_extractor")
 
 
-def load_extractor(weights_file: Path, image_size: int) -> keras.Model:
+def load_backbone_weights(spec: Backbone, model: keras.Model, weights: str) -> None:
+    """``imagenet`` (Keras' download, or its copy in ``~/.keras/models/``) or a weights file, into ``model``.
+
+    A file named as the ImageNet file is taken for it: the offline error tells users to pass that file.
+    """
+    if weights == "imagenet":
+        try:
+            weights = keras.utils.get_file(spec.imagenet_file, spec.imagenet_url, cache_subdir="models", file_hash=spec.imagenet_md5)
+        except Exception as exc:
+            raise SourceUnavailableError(
+                f"imagenet: could not download the {spec.name} weights ({_first_line(exc)}). Offline, copy "
+                f"{spec.imagenet_file} onto this machine and pass --weights PATH, or put it in ~/.keras/models/"
+            ) from None
+    try:
+        model.load_weights(weights)
+    except Exception as exc:
+        raise BadModelError(f"{weights}: not {spec.name} (no top) weights ({_first_line(exc)})") from None
+    if spec.after_imagenet_weights and Path(weights).name == spec.imagenet_file:
+        spec.after_imagenet_weights(model)
+
+
+def load_extractor(weights_file: Path, image_size: int, backbone: str = DEFAULT_BACKBONE) -> keras.Model:
     """The extractor with weights a run saved (``extractor.weights.h5``)."""
-    extractor = build_feature_extractor(None, image_size)
+    extractor = build_feature_extractor(None, image_size, backbone)
     extractor.load_weights(weights_file)
     return extractor
 
 
-def _weights_error(weights: str | None, exc: Exception) -> Exception:
-    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if weights == "imagenet":
-        return SourceUnavailableError(
-            f"imagenet: could not download the InceptionV3 weights ({cause}). Offline, copy {IMAGENET_FILE} "
-            f"onto this machine and pass --weights PATH, or put it in ~/.keras/models/"
-        )
-    return BadModelError(f"{weights}: not InceptionV3 (no top) weights ({cause})")
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @dataclass
@@ -88,7 +99,12 @@ def extractor_identity(extractor: keras.Model) -> dict:
     digest = hashlib.sha256()
     for variable in extractor.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)).tobytes())
-    return {"backbone": BACKBONE, "weights_sha256": digest.hexdigest()}
+    return {"backbone": backbone_name(extractor), "weights_sha256": digest.hexdigest()}
+
+
+def backbone_name(extractor: keras.Model) -> str:
+    """The backbone inside an extractor from ``build_feature_extractor`` (its nested model, named after it)."""
+    return next(layer.name for layer in extractor.layers if isinstance(layer, keras.Model))
 
 
 def extract_features(
@@ -106,7 +122,7 @@ def extract_features(
     last frame is through the extractor, so a killed extraction keeps what it finished.
     """
     result = ExtractedFeatures(
-        np.zeros((len(paths), sequence_length, FEATURE_SIZE), np.float32), np.zeros((len(paths), sequence_length), bool)
+        np.zeros((len(paths), sequence_length, extractor.output_shape[-1]), np.float32), np.zeros((len(paths), sequence_length), bool)
     )
     queue: list[tuple[int, int, np.ndarray]] = []  # (clip index, position in clip, frame)
     pending: dict[int, tuple[str | None, int]] = {}  # clip index -> (cache key, frames still to extract)

@@ -36,8 +36,8 @@ from . import run as rd
 from .cache import FeatureCache
 from .dataset import check_dataset, class_names, encode_tags
 from .epochs import fit_epochs
+from .backbones import DEFAULT_BACKBONE, check_backbone_settings
 from .features import (
-    FEATURE_SIZE,
     build_feature_extractor,
     extract_features,
     extractor_identity,
@@ -72,23 +72,34 @@ class RunExistsError(VclfError):
     exit_code = 2
 
 
+@dataclass(frozen=True)
+class Extractor:
+    """What ``--backbone``, ``--image-size`` and ``--seq-len`` choose: the frames and features the head sees."""
+
+    backbone: str = DEFAULT_BACKBONE
+    image_size: int = IMAGE_SIZE
+    sequence_length: int = SEQUENCE_LENGTH
+
+
 def new_config(
     data_dir: Path,
     preset: Preset,
     weights: str,
     epochs: int | None,
     seed: int,
-    image_size: int = IMAGE_SIZE,
+    extractor: Extractor = Extractor(),
     live_windows: bool = False,
 ) -> dict:
+    spec = check_backbone_settings(extractor.backbone, extractor.image_size, extractor.sequence_length)
     return {
         "data_dir": str(data_dir.resolve()),
         "preset": preset.name,
         "weights": weights,
         "seed": seed,
-        "image_size": image_size,
-        "sequence_length": SEQUENCE_LENGTH,
-        "feature_size": FEATURE_SIZE,
+        "backbone": spec.name,
+        "image_size": extractor.image_size,
+        "sequence_length": extractor.sequence_length,
+        "feature_size": spec.feature_size,
         **{k: v for k, v in asdict(preset).items() if k != "name"},
         "epochs": epochs or preset.epochs,
         "live_windows": live_windows,
@@ -104,13 +115,14 @@ def fit(
     resume: bool = False,
     seed: int = 0,
     cache_dir: Path | None = None,
-    image_size: int = IMAGE_SIZE,
+    extractor: Extractor = Extractor(),
     live_windows: bool = False,
 ) -> dict:
     """Train and evaluate; returns the metrics written to ``metrics.json``.
 
     ``cache_dir`` holds the feature cache; None extracts every clip afresh.
-    ``image_size`` is the side of the square frames the extractor takes;
+    ``extractor`` chooses the backbone, the side of the square frames it
+    takes and the frames per clip (ignored on ``resume``: the run's own hold);
     ``live_windows`` also trains on live windows (``windows.py``).
     """
     data_dir, run_dir = Path(data_dir), Path(run_dir)
@@ -118,8 +130,7 @@ def fit(
     labels = class_names(splits["train"])
     y_train, y_test = encode_tags(splits["train"], labels), encode_tags(splits["test"], labels)
 
-    settings = {"image_size": image_size, "live_windows": live_windows}
-    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume, settings)
+    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume, extractor, live_windows)
     keras.utils.set_random_seed(config["seed"])
     rd.write_json(run_dir / rd.LABELS, labels)
 
@@ -192,7 +203,15 @@ def train_head(
 
 
 def _start_run(
-    data_dir: Path, run_dir: Path, preset: Preset, weights: str, epochs: int | None, seed: int, resume: bool, settings: dict
+    data_dir: Path,
+    run_dir: Path,
+    preset: Preset,
+    weights: str,
+    epochs: int | None,
+    seed: int,
+    resume: bool,
+    extractor: Extractor,
+    live_windows: bool,
 ) -> dict:
     """Create the run dir and its config, or reopen an unfinished one for ``resume``."""
     config_path = run_dir / rd.CONFIG
@@ -209,8 +228,8 @@ def _start_run(
     if config_path.exists():
         raise RunExistsError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
     resolve_weights(weights)
+    config = new_config(data_dir, preset, weights, epochs, seed, extractor, live_windows)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = new_config(data_dir, preset, weights, epochs, seed, **settings)
     rd.write_json(config_path, config)
     return config
 
@@ -225,10 +244,11 @@ def _features(run_dir: Path, config: dict, splits: dict, resume: bool, cache_dir
         with np.load(features_file) as saved:
             return (saved["x_train"], saved["m_train"]), (saved["x_test"], saved["m_test"])
     extractor_weights = run_dir / rd.EXTRACTOR_WEIGHTS
+    backbone = rd.config_backbone(config)
     if resume and extractor_weights.is_file():
-        extractor = load_extractor(extractor_weights, config["image_size"])
+        extractor = load_extractor(extractor_weights, config["image_size"], backbone)
     else:
-        extractor = build_feature_extractor(resolve_weights(config["weights"]), config["image_size"])
+        extractor = build_feature_extractor(resolve_weights(config["weights"]), config["image_size"], backbone)
         rd.atomic_write(extractor_weights, lambda tmp: extractor.save_weights(tmp))
     settings = (config["sampler"], config["sequence_length"], config["image_size"])
     cache = None

@@ -5,7 +5,7 @@ import numpy as np
 
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 
-from .features import FEATURE_SIZE
+from .backbones import BACKBONES, DEFAULT_BACKBONE
 
 
 @keras.saving.register_keras_serializable(package="vclf")
@@ -43,7 +43,7 @@ def feature_statistics(features: np.ndarray, mask: np.ndarray) -> tuple[np.ndarr
 def build_sequence_model(
     num_classes: int,
     sequence_length: int = SEQUENCE_LENGTH,
-    feature_size: int = FEATURE_SIZE,
+    feature_size: int = BACKBONES[DEFAULT_BACKBONE].feature_size,
     standardize: bool = False,
 ) -> keras.Model:
     """GRU(16) → GRU(8) → Dropout(0.4) → Dense(8, relu) → Dense(classes, softmax), masked; uncompiled."""

@@ -19,6 +19,7 @@ import keras
 
 from vclf.runtime.errors import BadModelError
 
+from .backbones import DEFAULT_BACKBONE
 from .features import load_extractor
 from .model import build_sequence_model
 
@@ -53,6 +54,11 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def config_backbone(config: dict) -> str:
+    """The run's backbone; runs made before ``--backbone`` existed used InceptionV3."""
+    return config.get("backbone", DEFAULT_BACKBONE)
+
+
 @dataclass(frozen=True)
 class Run:
     path: Path
@@ -61,7 +67,7 @@ class Run:
 
     def extractor(self) -> keras.Model:
         """The frame extractor exactly as the run used it."""
-        return load_extractor(self.path / EXTRACTOR_WEIGHTS, self.config["image_size"])
+        return load_extractor(self.path / EXTRACTOR_WEIGHTS, self.config["image_size"], config_backbone(self.config))
 
     def metrics(self) -> dict:
         """The run's evaluation report (``metrics.json``)."""
