@@ -91,7 +91,8 @@ def sweep(
                 try:
                     export_run(run_dir, bundle_dir, precision, report=report)
                 except GuardError as error:
-                    rd.atomic_write(refusal, lambda tmp: tmp.write_text(f"{combination_name(extractor)} {precision}: {error}"))
+                    reason = f"{combination_name(extractor)} {precision}: {error}"
+                    rd.atomic_write(refusal, lambda tmp: tmp.write_text(reason))
             if refusal.is_file():
                 refused.append(refusal.read_text())
                 report(refused[-1])
