@@ -53,6 +53,20 @@ LITE_CALIBRATION_FRAMES = 32  # as many as the int8 bundles are calibrated on
 INT8_EXPORT = ("--precision", "int8", "--calibration-frames", "32", "--guard-clips", "12", "--min-agreement", "0.8")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "ratio: a speed ratio between rows of this run; quick mode skips it")
+
+
+def is_quick(config) -> bool:
+    """Quick mode: each row once, outputs checked, nothing timed (pytest-benchmark times nothing under pytest-xdist)."""
+    return config.getoption("benchmark_disable") or "PYTEST_XDIST_WORKER" in os.environ
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("ratio") and is_quick(item.config):
+        pytest.skip("quick mode makes no timing claims")
+
+
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``make test``) every benchmark runs on one worker, so models load once."""
     for item in items:
@@ -68,8 +82,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
 
 @pytest.fixture(scope="session")
 def quick(request) -> bool:
-    """Quick mode: each row once, outputs checked, nothing timed (pytest-benchmark times nothing under pytest-xdist)."""
-    return request.config.getoption("benchmark_disable") or "PYTEST_XDIST_WORKER" in os.environ
+    return is_quick(request.config)
 
 
 @pytest.fixture(scope="session")

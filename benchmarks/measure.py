@@ -52,18 +52,16 @@ def measure(
 ):
     """``load()`` gives the call to time; ``check(output)`` raises when an output is wrong.
 
-    The first call is the warm-up and is checked, then the timed calls run and
-    the last one's output is checked too: a fast wrong answer fails the row.
+    One untimed warm-up call, then ``rounds`` timed calls; the last output is
+    checked before anything is recorded: a fast wrong answer fails the row.
     ``warm_up=False`` leaves out the warm-up, for rows whose one call takes
-    minutes on models other rows already warmed. Quick mode makes one call
-    and checks it.
+    minutes on models other rows already warmed. Quick mode
+    (pytest-benchmark disabled) makes one call and checks it.
     """
     reset_peak_memory()
     before = resident_mib()
     call = load()
-    if warm_up and not benchmark.disabled:
-        check(call())
-    check(benchmark.pedantic(call, rounds=rounds, iterations=1))
+    check(benchmark.pedantic(call, rounds=rounds, warmup_rounds=int(warm_up), iterations=1))
     peak = peak_memory_mib() - before
     if benchmark.disabled:
         return
@@ -82,11 +80,6 @@ def measure(
         if sgemm_gflops:
             info.update(sgemm_gflops=sgemm_gflops, sgemm_share=info["gflops"] / sgemm_gflops)
     benchmark.extra_info.update(info)
-
-
-def rounds(quick: bool, count: int) -> int:
-    """Timed calls of a row: one in quick mode (pytest-benchmark disabled runs it once anyway)."""
-    return 1 if quick else count
 
 
 def reset_peak_memory() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from checks import CLIP_TOLERANCE, same_probabilities
 from keras_example import first_frames_answer, sequence_prediction
-from measure import KERAS, Row, measure, rounds
+from measure import KERAS, Row, measure
 from vclf.runtime.classify import Classifier
 from vclf.runtime.engine import CPU
 
@@ -20,14 +20,14 @@ ROUNDS = 10
 
 
 @pytest.mark.benchmark(group="clip")
-def test_keras_example_path(benchmark, keras_models, clip, quick):
+def test_keras_example_path(benchmark, keras_models, clip):
     def load():
         models = keras_models
         return lambda: sequence_prediction(clip.path, models.extractor, models.head, models.image_size)
 
     row = Row("Keras example path", KERAS, "fp32", "clips", example=True)
     expected = first_frames_answer(keras_models.extractor, keras_models.head, clip.path, keras_models.image_size)
-    measure(benchmark, row, load, same_probabilities(expected, "fp32", CLIP_TOLERANCE), rounds(quick, ROUNDS // 2))
+    measure(benchmark, row, load, same_probabilities(expected, "fp32", CLIP_TOLERANCE), ROUNDS // 2)
 
 
 def in_label_order(result, labels: list[str]) -> np.ndarray:
@@ -38,10 +38,10 @@ def in_label_order(result, labels: list[str]) -> np.ndarray:
 
 @pytest.mark.benchmark(group="clip")
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_vclf_classify_file(benchmark, bundles, clip, quick, precision):
+def test_vclf_classify_file(benchmark, bundles, clip, precision):
     def load():
         classifier = Classifier.from_folder(bundles[precision], "cpu")
         return lambda: in_label_order(classifier.classify_file(clip.path), classifier.bundle.labels)
 
     row = Row(f"vclf {precision}", CPU, precision, "clips")
-    measure(benchmark, row, load, same_probabilities(clip.probabilities, precision, CLIP_TOLERANCE), rounds(quick, ROUNDS))
+    measure(benchmark, row, load, same_probabilities(clip.probabilities, precision, CLIP_TOLERANCE), ROUNDS)

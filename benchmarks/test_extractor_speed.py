@@ -16,7 +16,7 @@ import pytest
 from checks import same_features
 from keras_example import prepare_single_video
 from lite_models import LiteExtractor
-from measure import KERAS, MEDIANS, Row, measure, rounds
+from measure import KERAS, MEDIANS, Row, measure
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import CUDA, TENSORRT, Engine, choose_providers, provider_problem
 
@@ -31,28 +31,28 @@ def extractor_row(clip, gflop_per_frame, variant: str, provider: str, precision:
 
 
 @pytest.mark.benchmark(group="extractor")
-def test_keras_per_frame_predict(benchmark, keras_models, clip, gflop_per_frame, sgemm, quick):
+def test_keras_per_frame_predict(benchmark, keras_models, clip, gflop_per_frame, sgemm):
     def load():
         length, size = clip.features.shape
         return lambda: prepare_single_video(clip.frames, keras_models.extractor, length, size)[0][0]
 
     row = extractor_row(clip, gflop_per_frame, "Keras predict per frame (the example)", KERAS, "fp32", example=True)
-    measure(benchmark, row, load, same_features(clip.features, "fp32"), rounds(quick, ROUNDS // 2), sgemm)
+    measure(benchmark, row, load, same_features(clip.features, "fp32"), ROUNDS // 2, sgemm)
 
 
 @pytest.mark.benchmark(group="extractor")
-def test_keras_batched(benchmark, keras_models, clip, gflop_per_frame, sgemm, quick):
+def test_keras_batched(benchmark, keras_models, clip, gflop_per_frame, sgemm):
     def load():
         frames = clip.frames.astype(np.float32)
         return lambda: keras_models.extractor.predict_on_batch(frames)
 
     row = extractor_row(clip, gflop_per_frame, "Keras predict_on_batch", KERAS, "fp32")
-    measure(benchmark, row, load, same_features(clip.features, "fp32"), rounds(quick, ROUNDS), sgemm)
+    measure(benchmark, row, load, same_features(clip.features, "fp32"), ROUNDS, sgemm)
 
 
 @pytest.mark.benchmark(group="extractor")
 @pytest.mark.parametrize("device, precision", [("cpu", "fp32"), ("cpu", "int8"), *GPU_ROWS])
-def test_onnx_runtime(benchmark, bundles, clip, gflop_per_frame, sgemm, quick, request, device, precision):
+def test_onnx_runtime(benchmark, bundles, clip, gflop_per_frame, sgemm, request, device, precision):
     def load():
         engine = Engine(load_bundle(folder), device)
         return lambda: engine.extract(clip.frames)
@@ -60,7 +60,7 @@ def test_onnx_runtime(benchmark, bundles, clip, gflop_per_frame, sgemm, quick, r
     folder = bundles[precision] if precision in bundles else request.getfixturevalue("fp16_bundle")
     provider = choose_providers(device).providers[0]
     row = extractor_row(clip, gflop_per_frame, f"ONNX Runtime {precision} {device}", provider, precision)
-    measure(benchmark, row, load, same_features(clip.features, precision), rounds(quick, ROUNDS), sgemm)
+    measure(benchmark, row, load, same_features(clip.features, precision), ROUNDS, sgemm)
 
 
 @pytest.mark.benchmark(group="extractor")
@@ -74,11 +74,10 @@ def test_litert(benchmark, lite_model, clip, gflop_per_frame, sgemm, quick, prec
         return lambda: extractor(clip.frames)
 
     row = extractor_row(clip, gflop_per_frame, f"LiteRT {precision}", "LiteRT XNNPACK CPU", precision)
-    measure(benchmark, row, load, same_features(clip.features, precision), rounds(quick, ROUNDS), sgemm)
+    measure(benchmark, row, load, same_features(clip.features, precision), ROUNDS, sgemm)
 
 
-def test_onnx_runtime_int8_extractor_at_least_1_3x_fp32(quick):
-    if quick:
-        pytest.skip("quick mode makes no timing claims")
+@pytest.mark.ratio
+def test_onnx_runtime_int8_extractor_at_least_1_3x_fp32():
     ratio = MEDIANS["ONNX Runtime fp32 cpu"] / MEDIANS["ONNX Runtime int8 cpu"]
     assert ratio >= 1.3, f"int8 only {ratio:.2f}x fp32"

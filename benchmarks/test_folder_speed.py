@@ -25,7 +25,7 @@ import pytest
 
 from checks import each_clip_matches
 from keras_example import first_frames_answer, keras_answer, sequence_prediction
-from measure import KERAS, MEDIANS, Command, Row, measure, printed_results, rounds
+from measure import KERAS, MEDIANS, Command, Row, measure, printed_results
 from vclf.runtime.engine import CPU
 from vclf.runtime.video import read_clip
 from vclf.train.synth import CLASSES, FPS, random_spec, render_clip, write_video
@@ -62,7 +62,7 @@ def summary_clips_per_second(stderr: str) -> float:
 
 
 @pytest.mark.benchmark(group="folder")
-def test_vclf_run_on_a_folder(benchmark, bundles, keras_models, clip, folder, quick):
+def test_vclf_run_on_a_folder(benchmark, bundles, keras_models, clip, folder):
     paths = sorted(folder.glob("*.avi"))
     labels = json.loads((bundles["fp32"] / "bundle.json").read_text())["labels"]
     expected = {str(path): keras_on_sampled_frames(keras_models, bundles["fp32"], path) for path in paths}
@@ -75,8 +75,8 @@ def test_vclf_run_on_a_folder(benchmark, bundles, keras_models, clip, folder, qu
 
     command = Command("vclf-run", folder, "--model", bundles["fp32"], "--json", "--device", "cpu", parse=parse_and_keep_rate)
     row = Row(f"vclf-run folder of {len(paths)} clips, fp32", CPU, "fp32", "clips", len(paths))
-    measure(benchmark, row, lambda: command, each_clip_matches(expected, "fp32"), rounds(quick, ROUNDS))
-    if not quick:
+    measure(benchmark, row, lambda: command, each_clip_matches(expected, "fp32"), ROUNDS)
+    if not benchmark.disabled:
         bound = 1 / MEDIANS["ONNX Runtime fp32 cpu"]  # one extractor call on a clip's frames
         benchmark.extra_info.update(
             vclf_run_summary_clips_per_second=max(rates),
@@ -97,12 +97,11 @@ def test_keras_example_path_on_a_folder(benchmark, keras_models, folder, quick):
         return lambda: {str(p): sequence_prediction(p, models.extractor, models.head, models.image_size) for p in paths}
 
     row = Row(f"Keras example path, folder of {len(paths)} clips", KERAS, "fp32", "clips", len(paths), example=True)
-    measure(benchmark, row, load, each_clip_matches(expected, "fp32"), rounds(quick, 1), warm_up=False)
+    measure(benchmark, row, load, each_clip_matches(expected, "fp32"), 1, warm_up=False)
 
 
-def test_vclf_run_folder_at_least_4x_the_keras_example_path(quick):
-    if quick:
-        pytest.skip("quick mode makes no timing claims")
+@pytest.mark.ratio
+def test_vclf_run_folder_at_least_4x_the_keras_example_path():
     ratio = MEDIANS[f"Keras example path, folder of {FOLDER_CLIPS} clips"] / MEDIANS[
         f"vclf-run folder of {FOLDER_CLIPS} clips, fp32"
     ]
@@ -140,18 +139,17 @@ def long_clips(tmp_path_factory, quick) -> dict[tuple[str, str], Path]:
 @pytest.mark.benchmark(group="long clip")
 @pytest.mark.parametrize("length", ["short", "long"])
 @pytest.mark.parametrize("suffix", [suffix for suffix, _ in ENCODINGS])
-def test_vclf_run_on_a_long_clip(benchmark, bundles, keras_models, long_clips, quick, suffix, length):
+def test_vclf_run_on_a_long_clip(benchmark, bundles, keras_models, long_clips, suffix, length):
     path = long_clips[suffix, length]
     labels = json.loads((bundles["fp32"] / "bundle.json").read_text())["labels"]
     expected = {str(path): keras_on_sampled_frames(keras_models, bundles["fp32"], path)}
     command = Command("vclf-run", path, "--model", bundles["fp32"], "--json", "--device", "cpu", parse=printed_results(labels))
     row = Row(f"vclf-run {length} .{suffix}", CPU, "fp32", "clips")
-    measure(benchmark, row, lambda: command, each_clip_matches(expected, "fp32"), rounds(quick, ROUNDS))
+    measure(benchmark, row, lambda: command, each_clip_matches(expected, "fp32"), ROUNDS)
 
 
 @pytest.mark.parametrize("suffix", [suffix for suffix, _ in ENCODINGS])
-def test_a_ten_minute_clip_takes_at_most_twice_a_ten_second_one(quick, suffix):
-    if quick:
-        pytest.skip("quick mode makes no timing claims")
+@pytest.mark.ratio
+def test_a_ten_minute_clip_takes_at_most_twice_a_ten_second_one(suffix):
     ratio = MEDIANS[f"vclf-run long .{suffix}"] / MEDIANS[f"vclf-run short .{suffix}"]
     assert ratio <= 2, f"the 10-minute .{suffix} clip took {ratio:.2f}x the 10-second one"

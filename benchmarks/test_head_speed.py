@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from checks import same_probabilities
-from measure import KERAS, MEDIANS, Row, measure, rounds
+from measure import KERAS, MEDIANS, Row, measure
 from vclf.runtime.engine import CPU, create_session
 
 ROUNDS = 100
@@ -36,7 +36,7 @@ def loop_head(keras_models, clip, tmp_path_factory):
 
 @pytest.mark.benchmark(group="head")
 @pytest.mark.parametrize("call", ["predict", "predict_on_batch"])
-def test_keras_head(benchmark, keras_models, clip, quick, call):
+def test_keras_head(benchmark, keras_models, clip, call):
     def load():
         inputs = [clip.features[None], clip.mask]
         run = getattr(keras_models.head, call)
@@ -44,12 +44,12 @@ def test_keras_head(benchmark, keras_models, clip, quick, call):
 
     variant = "Keras predict (the example)" if call == "predict" else "Keras predict_on_batch"
     row = head_row(variant, KERAS, example=call == "predict")
-    measure(benchmark, row, load, same_probabilities(clip.probabilities, "fp32"), rounds(quick, ROUNDS // 4))
+    measure(benchmark, row, load, same_probabilities(clip.probabilities, "fp32"), ROUNDS // 4)
 
 
 @pytest.mark.benchmark(group="head")
 @pytest.mark.parametrize("graph", ["bundle", "loop"])
-def test_onnx_runtime_head(benchmark, bundles, clip, quick, request, graph):
+def test_onnx_runtime_head(benchmark, bundles, clip, request, graph):
     def load():
         session = create_session(path, [CPU])
         inputs = {"features": clip.features[None], "mask": clip.mask}
@@ -57,11 +57,10 @@ def test_onnx_runtime_head(benchmark, bundles, clip, quick, request, graph):
 
     path = bundles["fp32"] / "head.onnx" if graph == "bundle" else request.getfixturevalue("loop_head")
     row = head_row(BUNDLE_HEAD if graph == "bundle" else "ONNX Runtime, tf2onnx Loop", CPU)
-    measure(benchmark, row, load, same_probabilities(clip.probabilities, "fp32"), rounds(quick, ROUNDS))
+    measure(benchmark, row, load, same_probabilities(clip.probabilities, "fp32"), ROUNDS)
 
 
-def test_onnx_head_at_least_1_5x_keras(quick):
-    if quick:
-        pytest.skip("quick mode makes no timing claims")
+@pytest.mark.ratio
+def test_onnx_head_at_least_1_5x_keras():
     ratio = MEDIANS["Keras predict_on_batch"] / MEDIANS[BUNDLE_HEAD]
     assert ratio >= 1.5, f"ONNX head only {ratio:.2f}x Keras"

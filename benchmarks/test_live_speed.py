@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from checks import CLIP_TOLERANCE, same_probabilities
-from measure import MEDIANS, Row, measure, rounds
+from measure import MEDIANS, Row, measure
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import CPU, Engine
 from vclf.runtime.live import StreamingClassifier
@@ -53,26 +53,25 @@ def matches_keras_on_window(keras_models, clip, precision: str):
 
 @pytest.mark.benchmark(group="live")
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_new_frame_and_head(benchmark, bundles, keras_models, clip, quick, precision):
+def test_new_frame_and_head(benchmark, bundles, keras_models, clip, precision):
     row = Row(f"live, new frame + head, {precision}", CPU, precision, "predictions")
     load = lambda: CyclingStream(Engine(load_bundle(bundles[precision]), "cpu"), clip.frames)  # noqa: E731
-    measure(benchmark, row, load, matches_keras_on_window(keras_models, clip, precision), rounds(quick, ROUNDS))
+    measure(benchmark, row, load, matches_keras_on_window(keras_models, clip, precision), ROUNDS)
 
 
 @pytest.mark.benchmark(group="live")
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_whole_window_and_head(benchmark, bundles, clip, quick, precision):
+def test_whole_window_and_head(benchmark, bundles, clip, precision):
     def load():
         engine = Engine(load_bundle(bundles[precision]), "cpu")
         return lambda: engine.classify(engine.extract(clip.frames)[None], clip.mask)[0]
 
     row = Row(f"live, whole window + head, {precision}", CPU, precision, "predictions")
     check = same_probabilities(clip.probabilities, precision, CLIP_TOLERANCE)
-    measure(benchmark, row, load, check, rounds(quick, ROUNDS // 4))
+    measure(benchmark, row, load, check, ROUNDS // 4)
 
 
-def test_new_frame_at_least_5x_cheaper_than_recomputing_the_window(quick):
-    if quick:
-        pytest.skip("quick mode makes no timing claims")
+@pytest.mark.ratio
+def test_new_frame_at_least_5x_cheaper_than_recomputing_the_window():
     ratio = MEDIANS["live, whole window + head, fp32"] / MEDIANS["live, new frame + head, fp32"]
     assert ratio >= 5, f"a new frame costs 1/{ratio:.1f} of the window, not 1/5"

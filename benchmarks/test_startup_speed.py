@@ -11,7 +11,7 @@ import json
 import pytest
 
 from checks import each_clip_matches
-from measure import Command, Row, measure, printed_results, rounds
+from measure import Command, Row, measure, printed_results
 from vclf.runtime.engine import CPU
 
 ROUNDS = 5
@@ -19,11 +19,11 @@ ROUNDS = 5
 
 @pytest.mark.benchmark(group="start-up")
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_vclf_run_one_clip(benchmark, bundles, clip, quick, precision):
+def test_vclf_run_one_clip(benchmark, bundles, clip, precision):
     labels = json.loads((bundles[precision] / "bundle.json").read_text())["labels"]
     command = Command(
         "vclf-run", clip.path, "--model", bundles[precision], "--json", "--device", "cpu", parse=printed_results(labels)
     )
     row = Row(f"vclf-run {precision}, process", CPU, precision, "clips")
     check = each_clip_matches({str(clip.path): clip.probabilities}, precision)
-    measure(benchmark, row, lambda: command, check, rounds(quick, ROUNDS))
+    measure(benchmark, row, lambda: command, check, ROUNDS)
