@@ -189,7 +189,8 @@ def lite_model(keras_models, run_dir, tmp_path_factory):
     from vclf.runtime.bundle import file_sha256
     from vclf.train.run import EXTRACTOR_WEIGHTS, load_run
 
-    weights = file_sha256(run_dir / EXTRACTOR_WEIGHTS)[:12]  # one conversion per extractor, also under $VCLF_TEST_REUSE
+    # One conversion per extractor and frame size, also under $VCLF_TEST_REUSE (random weights repeat across sizes).
+    extractor = f"{file_sha256(run_dir / EXTRACTOR_WEIGHTS)[:12]}-{keras_models.image_size}"
 
     def convert(precision: str) -> Path:
         def write(folder: Path) -> None:
@@ -197,6 +198,6 @@ def lite_model(keras_models, run_dir, tmp_path_factory):
             frames = calibration_frames(load_run(run_dir), LITE_CALIBRATION_FRAMES) if precision == "int8" else None
             convert_extractor(keras_models.extractor, precision, frames, folder / "extractor.tflite")
 
-        return built(tmp_path_factory, f"litert-{weights}-{precision}", write) / "extractor.tflite"
+        return built(tmp_path_factory, f"litert-{extractor}-{precision}", write) / "extractor.tflite"
 
     return convert

@@ -68,7 +68,10 @@ def header(run: dict, groups: dict[str, list[dict]]) -> list[str]:
         "other work shared the cores, so compare ratios within this run, not absolute times.",
     ]
     if sgemm:
-        lines.append(f"- sgemm (numpy float32 2048x2048 matmul, every core), measured in this run: {sgemm:.1f} GFLOP/s")
+        lines.append(
+            f"- sgemm (numpy float32 2048x2048 matmul, every core, fastest of 20), measured in this run: {sgemm:.1f} GFLOP/s. "
+            "Extractor GFLOP/s counts the graph's convolutions at p50; *of sgemm* is the row's fastest round against it."
+        )
     lines += [
         "- Every row's output was checked against Keras within its precision's tolerance.",
         "- Peak memory: for rows run in the benchmark process, how far its resident size rose above what it was "

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from checks import CLIP_TOLERANCE, same_probabilities
-from measure import MEDIANS, Row, measure
+from measure import FASTEST, Row, measure
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import CPU, Engine
 from vclf.runtime.live import StreamingClassifier
@@ -73,5 +73,5 @@ def test_whole_window_and_head(benchmark, bundles, clip, precision):
 
 @pytest.mark.ratio
 def test_new_frame_at_least_5x_cheaper_than_recomputing_the_window():
-    ratio = MEDIANS["live, whole window + head, fp32"] / MEDIANS["live, new frame + head, fp32"]
+    ratio = FASTEST["live, whole window + head, fp32"] / FASTEST["live, new frame + head, fp32"]
     assert ratio >= 5, f"a new frame costs 1/{ratio:.1f} of the window, not 1/5"
