@@ -74,8 +74,11 @@ def header(run: dict, groups: dict[str, list[dict]]) -> list[str]:
         )
     lines += [
         "- Every row's output was checked against Keras within its precision's tolerance.",
-        "- Peak memory: for rows run in the benchmark process, how far its resident size rose above what it was "
-        "before the variant loaded; for `vclf-run` rows, that process's own peak.",
+        "- Peak memory: for rows run in the benchmark process, how far its resident size rose while the row "
+        "loaded and ran its variant (ONNX Runtime sessions and LiteRT interpreters load inside the row; the Keras "
+        "models are loaded once before, so Keras rows count their working memory only); for `vclf-run` rows, "
+        "that process's own peak.",
+        "- int8 rows count the same network's operations as fp32; their share of the float sgemm rate can pass 100%.",
         "",
     ]
     return lines
@@ -103,8 +106,17 @@ def markdown(run: dict) -> str:
                 f"{_maybe(r.get('gflops'), '.1f')} | {_maybe(r.get('sgemm_share'), '.0%')} | "
                 f"{_maybe(up, '.2f', 'x')} | {r['rounds']} |"
             )
+        lines += [bound_note(r) for r in rows if "share_of_extractor_bound" in r]
         lines.append("")
     return "\n".join(lines)
+
+
+def bound_note(row: dict) -> str:
+    return (
+        f"\n{row['variant']}: vclf-run's own summary {row['vclf_run_summary_clips_per_second']:.2f} clips/s, "
+        f"{row['share_of_extractor_bound']:.0%} of the extractor bound "
+        f"({row['extractor_bound_clips_per_second']:.2f} clips/s: one extractor call per clip, fastest round)."
+    )
 
 
 def _maybe(value, spec: str, suffix: str = "") -> str:
