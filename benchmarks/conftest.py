@@ -1,60 +1,203 @@
-"""Benchmarks: Keras against ONNX Runtime on the same graphs and inputs, one table at the end.
+"""The latency suite: every variant on the same run, frames and clip, its output checked against Keras.
 
-Run with ``make bench`` (``pytest benchmarks``). Targets are ratios measured
-within one run, so they hold on any machine.
+``make bench`` runs it in full (pytest-benchmark times each row; the ratio
+checks run; ``report.py`` turns the JSON into the table and chart). ``make
+test`` runs it in quick mode (``--benchmark-disable``): each row once with
+its output check, no timing claims, on the test session's own run and
+bundles, so a broken benchmark fails CI at little cost.
+
+The full run fits its own small run at the Keras example's 224x224 frames
+(random InceptionV3 weights: speed is measured, not accuracy).
 """
 
+import importlib.util
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from timing import LIVE_ROWS, RATIOS, TABLES
+TESTS = Path(__file__).parents[1] / "tests"
+sys.path.insert(0, str(TESTS))  # the tests' helpers and session fixtures
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the tests' helpers: run_command
+from helpers import run_command  # noqa: E402
+
+from lite_models import convert_extractor  # noqa: E402
+from measure import graph_gflop, sgemm_gflops  # noqa: E402
 
 
-def pytest_terminal_summary(terminalreporter):
-    if LIVE_ROWS:
-        terminalreporter.write_sep("=", "Live: cost of one prediction (ONNX Runtime, CPU)")
-        terminalreporter.write_line(f"{'per prediction':<34}{'p50 ms':>10}{'p95 ms':>10}{'vs first':>10}")
-        for what, p50, p95 in LIVE_ROWS:
-            terminalreporter.write_line(f"{what:<34}{p50:>10.1f}{p95:>10.1f}{p50 / LIVE_ROWS[0][1]:>9.1f}x")
-    if RATIOS:
-        terminalreporter.write_sep("=", "vclf-run on folders and long clips (CPU)")
-        for what, figures, ratio, target in RATIOS:
-            terminalreporter.write_line(f"{what:<44}{ratio:>7.2f}x  (target {target})  {figures}")
-    for (title, baseline, candidate), rows in TABLES.items():
-        terminalreporter.write_sep("=", title)
-        terminalreporter.write_line(f"{'one call of':<34}{baseline + ' ms':>10}{candidate + ' ms':>10}{'speed-up':>10}")
-        for what, baseline_seconds, candidate_seconds in rows:
-            terminalreporter.write_line(
-                f"{what:<34}{baseline_seconds * 1e3:>10.1f}{candidate_seconds * 1e3:>10.2f}"
-                f"{baseline_seconds / candidate_seconds:>9.2f}x"
-            )
+def _session_fixtures():
+    """tests/conftest.py under another name: its session run and bundles serve quick mode, built once for both."""
+    spec = importlib.util.spec_from_file_location("session_fixtures", TESTS / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_tests = _session_fixtures()
+built, graph_cache, dataset, feature_cache, trained_run, bundle, int8_bundle = (
+    _tests.built,
+    _tests.graph_cache,
+    _tests.dataset,
+    _tests.feature_cache,
+    _tests.trained_run,
+    _tests.bundle,
+    _tests.int8_bundle,
+)
+
+LOAD_AT_START = os.getloadavg()
+FULL_RUN_CLIPS = ("--videos-per-class", "12", "--test-per-class", "4")
+LITE_CALIBRATION_FRAMES = 32  # as many as the int8 bundles are calibrated on
+INT8_EXPORT = ("--precision", "int8", "--calibration-frames", "32", "--guard-clips", "12", "--min-agreement", "0.8")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "ratio: a speed ratio between rows of this run; quick mode skips it")
+
+
+def is_quick(config) -> bool:
+    """Quick mode: each row once, outputs checked, nothing timed (pytest-benchmark times nothing under pytest-xdist)."""
+    return config.getoption("benchmark_disable") or "PYTEST_XDIST_WORKER" in os.environ
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("ratio") and is_quick(item.config):
+        pytest.skip("quick mode makes no timing claims")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test``) every benchmark runs on one worker, so models load once."""
+    for item in items:
+        if Path(__file__).parent in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("benchmarks"))
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """The machine's load around the run: other work on the cores slows every row."""
+    output_json["load_average"] = {"start": LOAD_AT_START, "end": os.getloadavg()}
+    output_json["cpu_count"] = os.cpu_count()
 
 
 @pytest.fixture(scope="session")
-def graphs(tmp_path_factory):
-    """A random-weight extractor and an untrained head, in Keras and as exported ONNX graphs.
+def quick(request) -> bool:
+    return is_quick(request.config)
 
-    ``head.onnx`` is the head as bundles ship it (native GRU ops);
-    ``head_loop.onnx`` is tf2onnx's conversion of the same head (Loop ops).
-    """
-    import keras
 
-    from vclf.export.convert import convert_extractor, convert_head
-    from vclf.export.gru_head import convert_gru_head
-    from vclf.train.features import build_feature_extractor
-    from vclf.train.model import build_sequence_model
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory) -> Path:
+    """A small fitted run at 224x224: 12 training and 4 test synthetic clips per class."""
 
-    keras.utils.set_random_seed(0)
-    folder: Path = tmp_path_factory.mktemp("graphs")
-    extractor = build_feature_extractor(None, 224)
-    head = build_sequence_model(5, standardize=True)
-    convert_extractor(extractor, 224, folder / "extractor.onnx")
-    convert_gru_head(head, 20, 2048, folder / "head.onnx")
-    convert_head(head, 20, 2048, folder / "head_loop.onnx")
-    frames = np.random.default_rng(0).integers(0, 256, (20, 224, 224, 3), dtype=np.uint8)
-    return extractor, head, folder, frames
+    data = built(
+        tmp_path_factory, "bench-data", lambda out: run_command("vclf-train", "synth", out, "--seed", "0", *FULL_RUN_CLIPS)
+    )
+    return built(
+        tmp_path_factory,
+        "bench-run",
+        lambda out: run_command("vclf-train", "fit", data, "--out", out, "--weights", "none", "--no-cache"),
+    )
+
+
+@pytest.fixture(scope="session")
+def run_dir(request, quick) -> Path:
+    """Quick mode: the test session's run; full: the benchmark's own run at 224x224."""
+    return request.getfixturevalue("trained_run" if quick else "full_run")
+
+
+@pytest.fixture(scope="session")
+def bundles(request, quick, run_dir, tmp_path_factory) -> dict[str, Path]:
+    """The run exported as fp32 and as int8 (quick mode: the test session's bundles)."""
+    if quick:
+        return {"fp32": request.getfixturevalue("bundle"), "int8": request.getfixturevalue("int8_bundle")}
+    return {
+        "fp32": built(tmp_path_factory, "bench-fp32", lambda out: run_command("vclf-export", run_dir, "--out", out)),
+        "int8": built(
+            tmp_path_factory, "bench-int8", lambda out: run_command("vclf-export", run_dir, "--out", out, *INT8_EXPORT)
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class KerasModels:
+    extractor: object
+    head: object
+    image_size: int
+    sequence_length: int
+
+
+@pytest.fixture(scope="session")
+def keras_models(run_dir) -> KerasModels:
+    """The run's extractor and sequence model, as Keras loads them."""
+    from vclf.train.run import load_run
+
+    run = load_run(run_dir)
+    return KerasModels(run.extractor(), run.sequence_model(), run.config["image_size"], run.config["sequence_length"])
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One test clip of the run and Keras's answers on it: what every variant is checked against."""
+
+    path: Path
+    frames: np.ndarray  # the sampled frames vclf-run feeds the extractor, [T, S, S, 3]
+    features: np.ndarray  # Keras's features of those frames, [T, F]
+    mask: np.ndarray  # [1, T]
+    probabilities: np.ndarray  # Keras's head on those features, [C]
+
+
+@pytest.fixture(scope="session")
+def clip(run_dir, keras_models) -> Clip:
+    """The first test clip with at least as many frames as the sequence, sampled as the bundle samples."""
+    from keras_example import keras_answer
+    from vclf.runtime.sampling import frame_mask
+    from vclf.runtime.video import count_frames, read_clip
+    from vclf.train.dataset import read_split
+    from vclf.train.run import load_run
+
+    config = load_run(run_dir).config
+    length = config["sequence_length"]
+    paths = read_split(Path(config["data_dir"]), "test").paths
+    path = next(p for p in paths if count_frames(p) >= length)
+    frames = read_clip(path, config["sampler"], length, config["image_size"]).frames
+    features, probabilities = keras_answer(keras_models.extractor, keras_models.head, frames)
+    return Clip(Path(path), frames, features, frame_mask(length, length)[None], probabilities)
+
+
+@pytest.fixture(scope="session")
+def gflop_per_frame(bundles) -> float:
+    """Arithmetic of one frame through the extractor, counted from the fp32 graph (every variant computes the same network)."""
+    return graph_gflop(bundles["fp32"] / "extractor.onnx")
+
+
+@pytest.fixture(scope="session")
+def sgemm(quick) -> float | None:
+    """The machine's sgemm GFLOP/s, measured in this run (quick mode: not measured)."""
+    return None if quick else sgemm_gflops()
+
+
+@pytest.fixture(scope="session")
+def fp16_bundle(run_dir, tmp_path_factory) -> Path:
+    """The run exported as fp16: made only for GPU rows."""
+    return built(tmp_path_factory, "bench-fp16", lambda out: run_command("vclf-export", run_dir, "--out", out, "--precision", "fp16"))
+
+
+@pytest.fixture(scope="session")
+def lite_model(keras_models, run_dir, tmp_path_factory):
+    """``lite_model(precision)``: the Keras extractor converted to ``.tflite`` (int8 calibrated as the int8 bundles are), once."""
+    from vclf.export.bundle import calibration_frames
+    from vclf.runtime.bundle import file_sha256
+    from vclf.train.run import EXTRACTOR_WEIGHTS, load_run
+
+    # One conversion per extractor and frame size, also under $VCLF_TEST_REUSE (random weights repeat across sizes).
+    extractor = f"{file_sha256(run_dir / EXTRACTOR_WEIGHTS)[:12]}-{keras_models.image_size}"
+
+    def convert(precision: str) -> Path:
+        def write(folder: Path) -> None:
+            folder.mkdir()
+            frames = calibration_frames(load_run(run_dir), LITE_CALIBRATION_FRAMES) if precision == "int8" else None
+            convert_extractor(keras_models.extractor, precision, frames, folder / "extractor.tflite")
+
+        return built(tmp_path_factory, f"litert-{extractor}-{precision}", write) / "extractor.tflite"
+
+    return convert
