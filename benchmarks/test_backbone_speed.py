@@ -60,6 +60,7 @@ def pair_accuracy(records: list[dict]) -> float:
     return float(np.mean([r["predictions"][0]["label"] == Path(r["source"]).name.split("_")[0] for r in pair]))
 
 
+@pytest.mark.ratio  # two fits of their own: make bench only
 def test_mobilenet_v3_small_runs_a_folder_3x_faster_and_still_learns_order(bundles, data, capsys):
     rates = {backbone: [] for backbone in BACKBONES}
     accuracy = {}
