@@ -102,8 +102,8 @@ def fit_epochs(
 ) -> LoopState:
     """Train until ``epochs`` or until val_loss has not improved for ``patience`` epochs.
 
-    With ``windows``, each epoch replaces some training clips by live
-    windows cut from them (see ``windows.py``); validation stays on whole clips.
+    With ``windows``, each epoch adds ``WINDOWS_PER_CLIP`` live windows cut
+    from each training clip (see ``windows.py``); ``validation`` is taken as given.
 
     The best weights by val_loss go to ``best.weights.h5`` and every epoch's
     figures to ``history.csv``. Continues from ``run_dir/backup`` when it holds a state.
