@@ -1,6 +1,7 @@
 """The evaluation report of a run, and of a bundle through the runtime on the same clips."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +15,15 @@ from vclf.train import run as rd
 @pytest.fixture(scope="module")
 def run_metrics(trained_run) -> dict:
     return json.loads((trained_run / rd.METRICS).read_text())
+
+
+def split_part(dataset, part: pd.DataFrame, tmp_path) -> Path:
+    """A data dir whose test split lists the rows of ``part`` only (the clips are the dataset's own)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test").symlink_to(dataset / "test")
+    part.to_csv(data / "test.csv", index=False)
+    return data
 
 
 def test_run_report_has_per_class_figures_the_misclassified_clips_and_a_confusion_plot(trained_run, run_metrics):
@@ -46,10 +56,7 @@ def test_evaluate_classifies_the_same_clips_as_the_run_did(dataset, bundle, run_
     table = pd.read_csv(dataset / "test.csv")
     wrong = {m["clip"]: m for m in run_metrics["misclassified"]}
     part = table[table["video_name"].isin(wrong) | table.index.isin(range(0, len(table), 20))]
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "test").symlink_to(dataset / "test")
-    part.to_csv(data / "test.csv", index=False)
+    data = split_part(dataset, part, tmp_path)
 
     result = run_command("vclf-train", "evaluate", data, "--model", bundle, "--out", tmp_path / "report", "--device", "cpu")
     report = json.loads((tmp_path / "report" / "metrics.json").read_text())
@@ -63,3 +70,17 @@ def test_evaluate_classifies_the_same_clips_as_the_run_did(dataset, bundle, run_
     assert cv2.imread(str(tmp_path / "report" / "confusion_matrix.png")) is not None
     assert result.stdout.splitlines()[0].split() == ["class", "precision", "recall", "f1", "clips"]
     assert f"Accuracy on test: {report['accuracy'] * 100:.2f}% over {len(part)} clips" in result.stdout
+
+
+def test_evaluate_reports_the_int8_bundle_on_the_run_test_clips(dataset, int8_bundle, run_metrics, tmp_path):
+    table = pd.read_csv(dataset / "test.csv")
+    part = table.iloc[::10]
+    data = split_part(dataset, part, tmp_path)
+    run_command("vclf-train", "evaluate", data, "--model", int8_bundle, "--out", tmp_path / "report", "--device", "cpu")
+    report = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert (report["precision"], report["clips"]) == ("int8", len(part))
+    assert report["accuracy"] == (len(part) - len(report["misclassified"])) / len(part)
+    # What the run (and so the fp32 bundle, as above) got right on these clips; the int8 bundle passed
+    # its guard (top-1 agreement >= 0.8 with fp32), so it may lose a few of them, no more.
+    run_wrong = {m["clip"] for m in run_metrics["misclassified"]} & set(part["video_name"])
+    assert report["accuracy"] >= (len(part) - len(run_wrong)) / len(part) - 0.2
