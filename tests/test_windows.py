@@ -19,25 +19,27 @@ def clips(lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
 def test_each_clip_is_kept_and_followed_by_one_window_of_its_own_label():
     features, mask = clips([20, 12, 17, 20, 5, 20])
     labels = np.array([0, 0, 1, 1, 2, 2])
-    x, m, y = live_windows(features, mask, labels, np.random.default_rng(0))
-    assert np.array_equal(x[:6], features) and np.array_equal(m[:6], mask) and np.array_equal(y, np.tile(labels, 2))
-    openings = switches = 0
-    for i, (window, valid) in enumerate(zip(x[6:], m[6:])):
-        n = int(valid.sum())
+    x, m, y = live_windows(features, mask, labels, np.random.default_rng(0), per_clip=4)
+    count = len(labels)
+    assert np.array_equal(x[:count], features) and np.array_equal(m[:count], mask)
+    assert np.array_equal(y, np.tile(labels, 5))
+    kinds = {"opening": 0, "continuation": 0, "switch": 0}
+    for k, (window, valid) in enumerate(zip(x[count:], m[count:])):
+        i, n = k % count, int(valid.sum())
         assert np.array_equal(valid, frame_mask(n, LENGTH)) and not window[n:].any(), "left-aligned, padding zero"
-        sources = window[:n, 0].astype(int)
-        own = np.flatnonzero(sources == i)
-        assert own.size and np.array_equal(window[own, 1], np.arange(own.size)), "ends with the clip's opening frames"
-        if own.size == n:
-            openings += 1
+        start = max(t for t in range(n) if tuple(window[t, :2]) == (i, 0))
+        assert np.array_equal(window[start:n], features[i, : n - start]), "ends with the clip's opening frames"
+        if start == 0:
+            kinds["opening"] += 1
             continue
-        switches += 1
-        before = window[: own[0]]
-        other = int(before[0, 0])
-        assert labels[other] != labels[i] and own[0] + own.size == n, "another class's frames, then this clip's"
-        assert np.array_equal(before[:, 1], np.arange(mask[other].sum() - len(before), mask[other].sum())), "its last frames"
-        assert own.size >= MIN_NEW_SHARE * LENGTH
-    assert openings and switches
+        before, other = window[:start], int(window[0, 0])
+        assert np.array_equal(before, features[other, mask[other].sum() - start : mask[other].sum()]), "another clip's last frames"
+        if labels[other] == labels[i]:
+            kinds["continuation"] += 1
+        else:
+            kinds["switch"] += 1
+            assert n - start >= MIN_NEW_SHARE * LENGTH, "a switch is labelled with the new action once it fills a share"
+    assert all(kinds.values()), kinds
 
 
 def test_the_windows_are_a_function_of_the_generator_seed():
