@@ -1,0 +1,251 @@
+"""Ray: join a cluster (or start one on this machine) and run every clip of a list through it, in input order.
+
+```
+paths ──► decoding tasks (read_clip, one CPU each, any node) ──► object store
+      ──► worker actors (one model each; one GPU each where the cluster has GPUs) ──► results in input order
+```
+
+Ray is imported only here and in the modules that run on it (``pip install
+'vclf[ray]'``). Workers are built from the paths the caller gives (a bundle,
+a run dir), so on a cluster those paths, the clips and vclf itself must be
+present on every node at the same place.
+"""
+
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from .decoders import Decode, decode_or_error
+from .errors import BadInputError, MissingPackageError, SourceUnavailableError, VclfError
+from .video import read_clip
+
+ENGINES = ("local", "ray")
+PER_WORKER = 4  # clips decoded or queued ahead per worker: a few MB each, and no worker waits for work
+RESTARTS = 3  # times a lost worker is restarted, its calls run again; a decoding task is rerun as often
+CONNECT_TIMEOUT_S = 5
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where work runs: the Ray cluster at ``address`` (None: a local runtime on this machine's CPUs), with ``workers`` actors."""
+
+    address: str | None = None
+    workers: int | None = None  # None: one per GPU, or one per node where the cluster has no GPU
+
+
+def engine_options(command: Callable) -> Callable:
+    """Add ``--engine local|ray``, ``--address`` and ``--workers`` to a command."""
+    options = [
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINES),
+            default="local",
+            show_default=True,
+            help="local: this machine's processes; ray: decoding tasks and model actors on a Ray cluster.",
+        ),
+        click.option(
+            "--address",
+            default=None,
+            help="Ray: the cluster to join (host:port of its head, ray://host:port, auto) [default: $RAY_ADDRESS, "
+            "else a Ray runtime started on this machine's CPUs].",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Ray: model actors [default: one per GPU of the cluster; without GPUs one per node].",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def cluster_of(engine: str, address: str | None, workers: int | None) -> Cluster | None:
+    """The Cluster the engine options ask for; None for the local engine (where ``--address`` and ``--workers`` are usage errors)."""
+    if engine == "ray":
+        return Cluster(address, workers)
+    if address or workers:
+        raise click.UsageError(f"--{'address' if address else 'workers'} applies to --engine ray")
+    return None
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise MissingPackageError("--engine ray: Ray is not installed here (pip install 'vclf[ray]')") from None
+    return ray
+
+
+def check_reachable(address: str) -> None:
+    """A SourceUnavailableError unless something listens at ``address`` (Ray itself retries for minutes)."""
+    host_port = address.removeprefix("ray://")
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        if address in ("auto", "local"):
+            return
+        raise SourceUnavailableError(f"{address}: not a Ray address (host:port, ray://host:port or auto)")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise SourceUnavailableError(f"{address}: no Ray cluster answers there ({exc.strerror or exc})") from None
+
+
+@contextmanager
+def ray_runtime(address: str | None) -> Iterator[None]:
+    """Ray connected for the block: the cluster at ``address`` or ``$RAY_ADDRESS``, else a runtime on this machine's CPUs.
+
+    Ray's own logging is kept to errors and the workers' output stays on the
+    nodes, so vclf's lines are what the user reads. A runtime this process
+    already joined (``ray.init`` by the caller) is used as it is and left running.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        yield
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_reachable(address)
+    started = {} if address else {"num_cpus": os.cpu_count()}
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, **started)
+    except ConnectionError as exc:
+        raise SourceUnavailableError(f"{address}: cannot join the Ray cluster ({first_line(exc)})") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def cluster_gpus() -> int:
+    return int(import_ray().cluster_resources().get("GPU", 0))
+
+
+def default_workers() -> int:
+    """One actor per GPU; without GPUs one per node (each model session uses its node's cores)."""
+    ray = import_ray()
+    return cluster_gpus() or max(1, sum(1 for node in ray.nodes() if node["Alive"]))
+
+
+def describe_cluster(workers: int) -> str:
+    """One line: the cluster's size and the workers on it."""
+    resources = import_ray().cluster_resources()
+    return f"Ray: {workers} workers; cluster of {int(resources.get('CPU', 0))} CPUs, {int(resources.get('GPU', 0))} GPUs"
+
+
+class WorkerHost:
+    """Runs in a Ray actor: a worker built by ``make(*args)``, called once per decoded clip.
+
+    A worker that cannot be built keeps its error for ``problem`` rather than
+    killing the actor, so the driver reports it as one line (a bad bundle, say).
+    """
+
+    def __init__(self, make: Callable, *args):
+        try:
+            self.worker, self.error = make(*args), None
+        except VclfError as exc:
+            self.worker, self.error = None, exc
+
+    def problem(self) -> VclfError | None:
+        return self.error
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, decoded):
+        """The worker's answer for a decoded clip; a clip that failed to decode, or the worker, gives its VclfError."""
+        if isinstance(decoded, VclfError):
+            return decoded
+        try:
+            return self.worker(decoded)
+        except VclfError as exc:
+            return exc
+
+
+class ClusterMap:
+    """``make(*args)`` on Ray actors, answering for every clip of ``paths`` once Ray tasks have decoded it.
+
+    ``settings`` are ``read_clip``'s (sampler, sequence length, image size).
+    At most ``PER_WORKER`` clips per worker are decoded or queued ahead of the
+    first one not yet taken, so memory stays bounded however many paths
+    there are; each clip goes to the worker with the fewest waiting.
+
+    A worker whose process dies (killed, out of memory, its node lost) is
+    restarted by Ray and the calls it held run again there (``max_restarts``,
+    ``max_task_retries``); a decoding task whose process dies runs again
+    (``max_retries``). Each position's result is read from the one call made
+    for it, so a rerun neither loses a clip nor adds one.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        settings: tuple[str, int, int],
+        make: Callable,
+        args: tuple,
+        workers: int | None = None,
+        decode: Decode = read_clip,
+    ):
+        ray = import_ray()
+        self.paths, self.settings, self._decode = list(paths), settings, decode
+        self._decoding = ray.remote(decode_or_error).options(num_cpus=1, max_retries=RESTARTS)
+        resources = {"num_gpus": 1} if cluster_gpus() else {}
+        host = ray.remote(WorkerHost).options(
+            max_restarts=RESTARTS, max_task_retries=RESTARTS, scheduling_strategy="SPREAD", **resources
+        )
+        self.actors = [host.remote(make, *args) for _ in range(workers or default_workers())]
+        try:
+            problems = [p for p in ray.get([actor.problem.remote() for actor in self.actors]) if p is not None]
+        except ray.exceptions.RayError as exc:
+            self.close()
+            raise VclfError(f"Ray: a worker could not start ({first_line(exc)})") from None
+        if problems:
+            self.close()
+            raise problems[0]
+
+    def close(self) -> None:
+        ray = import_ray()
+        for actor in self.actors:
+            ray.kill(actor)
+
+    def results(self) -> Iterator[tuple[int, object]]:
+        """``(position, answer or VclfError)`` for every path, in input order."""
+        waiting: deque[tuple[int, object]] = deque()  # (actor index, reference to its answer), in input order
+        load = [0] * len(self.actors)
+        submitted = 0
+        for position in range(len(self.paths)):
+            while submitted < len(self.paths) and len(waiting) < PER_WORKER * len(self.actors):
+                waiting.append(self._submit(self.paths[submitted], load))
+                submitted += 1
+            index, answer = waiting.popleft()
+            load[index] -= 1
+            yield position, self._answer(answer, self.paths[position])
+
+    def _submit(self, path: Path, load: list[int]) -> tuple[int, object]:
+        index = load.index(min(load))
+        load[index] += 1
+        decoded = self._decoding.remote(self._decode, path, self.settings)
+        return index, self.actors[index].run.remote(decoded)
+
+    @staticmethod
+    def _answer(reference, path: Path):
+        ray = import_ray()
+        try:
+            return ray.get(reference)
+        except ray.exceptions.WorkerCrashedError:
+            return BadInputError(f"{path}: the decoder crashed on this file ({RESTARTS + 1} times)")
+        except ray.exceptions.RayError as exc:
+            return VclfError(f"{path}: lost on the Ray cluster ({first_line(exc)})")
