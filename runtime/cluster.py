@@ -103,12 +103,13 @@ def check_reachable(address: str) -> None:
 def ray_runtime(address: str | None) -> Iterator[None]:
     """Ray connected for the block: the cluster at ``address`` or ``$RAY_ADDRESS``, else a runtime on this machine's CPUs.
 
-    Ray's own logging is kept to errors and the workers' output stays on the
-    nodes, so vclf's lines are what the user reads. A runtime this process
+    Ray's own logging is kept to errors, and the workers' output and the
+    cluster's events stay on the nodes, so vclf's lines are what the user reads. A runtime this process
     already joined (``ray.init`` by the caller) is used as it is and left running.
     """
     ray = import_ray()
     if ray.is_initialized():
+        quiet_cluster_events(ray)
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS")
@@ -119,10 +120,21 @@ def ray_runtime(address: str | None) -> Iterator[None]:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, **started)
     except ConnectionError as exc:
         raise SourceUnavailableError(f"{address}: cannot join the Ray cluster ({first_line(exc)})") from None
+    quiet_cluster_events(ray)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def quiet_cluster_events(ray) -> None:
+    """Stop the driver printing the cluster's events ("(raylet) A worker died ...") to stdout, among the JSON lines.
+
+    ``log_to_driver=False`` keeps the workers' output away, not these; Ray
+    has no public switch for them, so this is the flag its own debugger
+    (``ray.util.rpdb``) turns off. The events stay in Ray's logs on the nodes.
+    """
+    ray._private.worker._worker_logs_enabled = False
 
 
 def first_line(exc: BaseException) -> str:
@@ -165,6 +177,9 @@ class WorkerHost:
     def pid(self) -> int:
         return os.getpid()
 
+    def node(self) -> str:
+        return import_ray().get_runtime_context().get_node_id()
+
     def run(self, decoded):
         """The worker's answer for a decoded clip; a clip that failed to decode, or the worker, gives its VclfError."""
         if isinstance(decoded, VclfError):
@@ -187,7 +202,9 @@ class ClusterMap:
     restarted by Ray and the calls it held run again there (``max_restarts``,
     ``max_task_retries``); a decoding task whose process dies runs again
     (``max_retries``). Each position's result is read from the one call made
-    for it, so a rerun neither loses a clip nor adds one.
+    for it, so a rerun neither loses a clip nor adds one. A clip is decoded on
+    its worker's node where that node has a CPU free, so its frames reach the
+    worker through that node's shared memory rather than the network.
     """
 
     def __init__(
@@ -201,7 +218,7 @@ class ClusterMap:
     ):
         ray = import_ray()
         self.paths, self.settings, self._decode = list(paths), settings, decode
-        self._decoding = ray.remote(decode_or_error).options(num_cpus=1, max_retries=RESTARTS)
+        self._decoding = ray.remote(decode_or_error)
         resources = {"num_gpus": 1} if cluster_gpus() else {}
         host = ray.remote(WorkerHost).options(
             max_restarts=RESTARTS, max_task_retries=RESTARTS, scheduling_strategy="SPREAD", **resources
@@ -209,6 +226,7 @@ class ClusterMap:
         self.actors = [host.remote(make, *args) for _ in range(workers or default_workers())]
         try:
             problems = [p for p in ray.get([actor.problem.remote() for actor in self.actors]) if p is not None]
+            self._nodes = ray.get([actor.node.remote() for actor in self.actors])
         except ray.exceptions.RayError as exc:
             self.close()
             raise VclfError(f"Ray: a worker could not start ({first_line(exc)})") from None
@@ -235,9 +253,13 @@ class ClusterMap:
             yield position, self._answer(answer, self.paths[position])
 
     def _submit(self, path: Path, load: list[int]) -> tuple[int, object]:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         index = load.index(min(load))
         load[index] += 1
-        decoded = self._decoding.remote(self._decode, path, self.settings)
+        near = NodeAffinitySchedulingStrategy(self._nodes[index], soft=True)
+        decoding = self._decoding.options(num_cpus=1, max_retries=RESTARTS, scheduling_strategy=near)
+        decoded = decoding.remote(self._decode, path, self.settings)
         return index, self.actors[index].run.remote(decoded)
 
     @staticmethod
