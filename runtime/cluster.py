@@ -159,10 +159,12 @@ def describe_cluster(workers: int) -> str:
 
 
 class WorkerHost:
-    """Runs in a Ray actor: a worker built by ``make(*args)``, called once per decoded clip.
+    """Runs in a Ray actor: a worker built by ``make(*args)``, called with a few decoded clips at a time.
 
-    A worker that cannot be built keeps its error for ``problem`` rather than
-    killing the actor, so the driver reports it as one line (a bad bundle, say).
+    The worker takes a list of clips and answers for each, in order (sharing
+    model batches between them). A worker that cannot be built keeps its error
+    for ``problem`` rather than killing the actor, so the driver reports it as
+    one line (a bad bundle, say).
     """
 
     def __init__(self, make: Callable, *args):
@@ -180,31 +182,33 @@ class WorkerHost:
     def node(self) -> str:
         return import_ray().get_runtime_context().get_node_id()
 
-    def run(self, decoded):
-        """The worker's answer for a decoded clip; a clip that failed to decode, or the worker, gives its VclfError."""
-        if isinstance(decoded, VclfError):
-            return decoded
+    def run(self, *decoded) -> list:
+        """An answer per decoded clip; a clip that failed to decode gives its VclfError, a worker's VclfError goes to all."""
+        clips = [item for item in decoded if not isinstance(item, VclfError)]
         try:
-            return self.worker(decoded)
+            answers = iter(self.worker(clips) if clips else [])
         except VclfError as exc:
-            return exc
+            return [item if isinstance(item, VclfError) else exc for item in decoded]
+        return [item if isinstance(item, VclfError) else next(answers) for item in decoded]
 
 
 class ClusterMap:
     """``make(*args)`` on Ray actors, answering for every clip of ``paths`` once Ray tasks have decoded it.
 
     ``settings`` are ``read_clip``'s (sampler, sequence length, image size).
-    At most ``PER_WORKER`` clips per worker are decoded or queued ahead of the
-    first one not yet taken, so memory stays bounded however many paths
-    there are; each clip goes to the worker with the fewest waiting.
+    Consecutive clips go to a worker ``per_call`` at a time, to the worker
+    with the fewest waiting. At most ``PER_WORKER`` calls per worker are
+    decoded or queued ahead of the first one not yet taken, so memory stays
+    bounded however many paths there are. A clip is decoded on its worker's
+    node where that node has a CPU free, so its frames reach the worker
+    through shared memory rather than the network.
 
     A worker whose process dies (killed, out of memory, its node lost) is
     restarted by Ray and the calls it held run again there (``max_restarts``,
     ``max_task_retries``); a decoding task whose process dies runs again
-    (``max_retries``). Each position's result is read from the one call made
-    for it, so a rerun neither loses a clip nor adds one. A clip is decoded on
-    its worker's node where that node has a CPU free, so its frames reach the
-    worker through that node's shared memory rather than the network.
+    (``max_retries``). Each position's answer is read from the one call made
+    for it, so a rerun neither loses a clip nor adds one; a call that fails
+    for good is made again clip by clip, so the failure is one clip's.
     """
 
     def __init__(
@@ -214,10 +218,11 @@ class ClusterMap:
         make: Callable,
         args: tuple,
         workers: int | None = None,
+        per_call: int = 1,
         decode: Decode = read_clip,
     ):
         ray = import_ray()
-        self.paths, self.settings, self._decode = list(paths), settings, decode
+        self.paths, self.settings, self.per_call, self._decode = list(paths), settings, per_call, decode
         self._decoding = ray.remote(decode_or_error)
         resources = {"num_gpus": 1} if cluster_gpus() else {}
         host = ray.remote(WorkerHost).options(
@@ -241,33 +246,41 @@ class ClusterMap:
 
     def results(self) -> Iterator[tuple[int, object]]:
         """``(position, answer or VclfError)`` for every path, in input order."""
-        waiting: deque[tuple[int, object]] = deque()  # (actor index, reference to its answer), in input order
+        calls = [range(start, min(start + self.per_call, len(self.paths))) for start in range(0, len(self.paths), self.per_call)]
+        waiting: deque[tuple[int, object]] = deque()  # (actor index, reference to its answers), in input order
         load = [0] * len(self.actors)
         submitted = 0
-        for position in range(len(self.paths)):
-            while submitted < len(self.paths) and len(waiting) < PER_WORKER * len(self.actors):
-                waiting.append(self._submit(self.paths[submitted], load))
+        for positions in calls:
+            while submitted < len(calls) and len(waiting) < PER_WORKER * len(self.actors):
+                waiting.append(self._submit(calls[submitted], load))
                 submitted += 1
-            index, answer = waiting.popleft()
+            index, answers = waiting.popleft()
             load[index] -= 1
-            yield position, self._answer(answer, self.paths[position])
+            yield from zip(positions, self._answers(answers, positions, load))
 
-    def _submit(self, path: Path, load: list[int]) -> tuple[int, object]:
+    def _submit(self, positions: range, load: list[int]) -> tuple[int, object]:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         index = load.index(min(load))
         load[index] += 1
         near = NodeAffinitySchedulingStrategy(self._nodes[index], soft=True)
         decoding = self._decoding.options(num_cpus=1, max_retries=RESTARTS, scheduling_strategy=near)
-        decoded = decoding.remote(self._decode, path, self.settings)
-        return index, self.actors[index].run.remote(decoded)
+        decoded = [decoding.remote(self._decode, self.paths[position], self.settings) for position in positions]
+        return index, self.actors[index].run.remote(*decoded)
 
-    @staticmethod
-    def _answer(reference, path: Path):
+    def _answers(self, reference, positions: range, load: list[int]) -> list:
+        """The call's answers; a call that failed for good is made again per clip (one clip: its error)."""
         ray = import_ray()
         try:
             return ray.get(reference)
-        except ray.exceptions.WorkerCrashedError:
-            return BadInputError(f"{path}: the decoder crashed on this file ({RESTARTS + 1} times)")
         except ray.exceptions.RayError as exc:
-            return VclfError(f"{path}: lost on the Ray cluster ({first_line(exc)})")
+            if len(positions) > 1:
+                alone = [self._submit(range(position, position + 1), load) for position in positions]
+                answers = [self._answers(answer, range(position, position + 1), load)[0] for (_, answer), position in zip(alone, positions)]
+                for index, _ in alone:
+                    load[index] -= 1
+                return answers
+            path = self.paths[positions[0]]
+            if isinstance(exc, ray.exceptions.WorkerCrashedError):
+                return [BadInputError(f"{path}: the decoder crashed on this file ({RESTARTS + 1} times)")]
+            return [VclfError(f"{path}: lost on the Ray cluster ({first_line(exc)})")]

@@ -13,6 +13,7 @@ import numpy as np
 from .bundle import Bundle
 from .classify import Classifier, ClipResult, rank
 from .cluster import ClusterMap
+from .engine import EXTRACT_BATCH
 from .errors import VclfError
 from .pipeline import Outcome
 from .video import Clip
@@ -29,8 +30,10 @@ class BundleWorker:
     def __init__(self, bundle_dir: str, device: str):
         self.classifier = Classifier.from_folder(bundle_dir, device)
 
-    def __call__(self, clip: Clip) -> tuple[np.ndarray, Clip, str]:
-        return self.classifier.probabilities(clip), without_pixels(clip), self.classifier.engine.provider
+    def __call__(self, clips: list[Clip]) -> list[tuple[np.ndarray, Clip, str]]:
+        """Each clip's probabilities, the clip without its pixels and the provider; the clips share extractor batches."""
+        provider = self.classifier.engine.provider
+        return [(p, without_pixels(clip), provider) for p, clip in zip(self.classifier.probabilities_of(clips), clips)]
 
 
 class ClusterPipeline:
@@ -39,7 +42,8 @@ class ClusterPipeline:
     def __init__(self, bundle: Bundle, files: Sequence[Path], device: str = "auto", top_k: int | None = None, workers: int | None = None):
         self.bundle, self.files, self.top_k = bundle, list(files), top_k
         settings = (bundle.sampler, bundle.sequence_length, bundle.image_size)
-        self.map = ClusterMap(self.files, settings, BundleWorker, (str(bundle.path), device), workers)
+        per_call = max(1, EXTRACT_BATCH // bundle.sequence_length)  # as many clips as the local pipeline batches
+        self.map = ClusterMap(self.files, settings, BundleWorker, (str(bundle.path), device), workers, per_call)
 
     def __enter__(self) -> "ClusterPipeline":
         return self
