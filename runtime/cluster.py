@@ -28,7 +28,8 @@ from .video import read_clip
 
 ENGINES = ("local", "ray")
 PER_WORKER = 4  # clips decoded or queued ahead per worker: a few MB each, and no worker waits for work
-RESTARTS = 3  # times a lost worker is restarted, its calls run again; a decoding task is rerun as often
+RESTARTS = 3  # times a lost worker is restarted and its calls run again
+DECODE_RETRIES = 1  # times a decoding task whose process died runs again (a file that crashes the decoder crashes it again)
 CONNECT_TIMEOUT_S = 5
 
 
@@ -264,7 +265,7 @@ class ClusterMap:
         index = load.index(min(load))
         load[index] += 1
         near = NodeAffinitySchedulingStrategy(self._nodes[index], soft=True)
-        decoding = self._decoding.options(num_cpus=1, max_retries=RESTARTS, scheduling_strategy=near)
+        decoding = self._decoding.options(num_cpus=1, max_retries=DECODE_RETRIES, scheduling_strategy=near)
         decoded = [decoding.remote(self._decode, self.paths[position], self.settings) for position in positions]
         return index, self.actors[index].run.remote(*decoded)
 
@@ -282,5 +283,5 @@ class ClusterMap:
                 return answers
             path = self.paths[positions[0]]
             if isinstance(exc, ray.exceptions.WorkerCrashedError):
-                return [BadInputError(f"{path}: the decoder crashed on this file ({RESTARTS + 1} times)")]
+                return [BadInputError(f"{path}: the decoder crashed on this file ({DECODE_RETRIES + 1} times)")]
             return [VclfError(f"{path}: lost on the Ray cluster ({first_line(exc)})")]

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 import ray
 
-from helpers import run_command
+from helpers import decode_or_abort, run_command
 from test_cli_errors import assert_one_line_error
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.classify import Classifier
-from vclf.runtime.cluster import ray_runtime
-from vclf.runtime.cluster_pipeline import ClusterPipeline
+from vclf.runtime.cluster import ClusterMap, ray_runtime
+from vclf.runtime.cluster_pipeline import BundleWorker, ClusterPipeline
+from vclf.runtime.errors import VclfError
 
 pytestmark = pytest.mark.xdist_group("ray")  # one worker, one Ray runtime
 
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.xdist_group("ray")  # one worker, one Ray runtime
 @pytest.fixture(scope="module")
 def ray_address() -> str:
     """A local Ray runtime with 2 CPUs for the module; its address, for commands to join."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    tests = str(Path(__file__).parent)  # the workers import helpers' crashing decoder
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": tests}})
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -109,6 +111,23 @@ def test_a_worker_killed_mid_run_is_restarted_and_no_clip_is_lost_or_doubled_or_
         assert outcome.error is None
         np.testing.assert_allclose([p.prob for p in outcome.result.predictions], [p.prob for p in alone.predictions], atol=1e-6)
         assert [p.label for p in outcome.result.predictions] == [p.label for p in alone.predictions]
+
+
+def test_a_file_that_kills_its_decoding_task_fails_alone_and_the_clips_sharing_its_call_are_classified(bundle, folder, ray_address, tmp_path):
+    crash = tmp_path / "crash.avi"
+    shutil.copy(folder / "blink_000.avi", crash)
+    files = [folder / "blink_000.avi", crash, folder / "grow_001.avi"]
+    loaded = load_bundle(bundle)
+    settings = (loaded.sampler, loaded.sequence_length, loaded.image_size)
+    work = ClusterMap(files, settings, BundleWorker, (str(bundle), "cpu"), workers=1, per_call=3, decode=decode_or_abort)
+    try:
+        answers = list(work.results())
+    finally:
+        work.close()
+    assert [position for position, _ in answers] == [0, 1, 2]
+    error = answers[1][1]
+    assert isinstance(error, VclfError) and error.exit_code == 3 and "crash.avi" in str(error) and "decoder crashed" in str(error)
+    assert not isinstance(answers[0][1], VclfError) and not isinstance(answers[2][1], VclfError)
 
 
 def cache_entries(folder: Path) -> dict[str, np.ndarray]:
