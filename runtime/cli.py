@@ -13,7 +13,7 @@ import click
 from .bundle import load_bundle
 from .classify import Classifier, ClipResult
 from .cli_errors import echo_error, reports_errors
-from .cluster import cluster_of, engine_options
+from .cluster import Cluster, cluster_of, engine_options
 from .engine import DEVICES
 from .gif import save_gif
 from .live_cli import LIVE_OPTIONS, live_options, run_live_command
@@ -130,10 +130,7 @@ def main(
     if given:
         raise click.UsageError(f"--{given[0].replace('_', '-')} applies to live sources (a camera, a stream or --live)")
     files = resolve_files(source)
-    if gif_path and len(files) > 1:
-        raise click.UsageError("--gif takes a single clip, SOURCE names several")
-    if table and table.suffix.lower() != ".parquet":
-        raise click.UsageError(f"--out {table}: name a .parquet file")
+    check_file_options(files, gif_path, cluster, table)
     bundle = load_bundle(model_dir)
     if cluster:
         from .cluster import describe_cluster, ray_runtime
@@ -157,6 +154,16 @@ def main(
     if verbose:
         elapsed = (time.perf_counter() - started) * 1e3
         click.echo(f"vclf-run: {files[0]}: {elapsed:.0f} ms on {result.provider}", err=True)
+
+
+def check_file_options(files: list[Path], gif_path: str | None, cluster: Cluster | None, table: Path | None) -> None:
+    """Usage errors among the options for files: ``--gif`` needs one clip classified here, ``--out`` a .parquet name."""
+    if gif_path and len(files) > 1:
+        raise click.UsageError("--gif takes a single clip, SOURCE names several")
+    if gif_path and (cluster or table):
+        raise click.UsageError(f"--gif saves a clip's frames here; --{'engine ray' if cluster else 'out'} does not keep them")
+    if table and table.suffix.lower() != ".parquet":
+        raise click.UsageError(f"--out {table}: name a .parquet file")
 
 
 def names_many(source: str) -> bool:
