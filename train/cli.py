@@ -65,8 +65,9 @@ under train/ and test/; every problem in them is reported before any work
 starts. Features come from a cache shared by runs (keyed by each clip's
 content and the extractor), so a second fit on the same clips extracts
 nothing; with --engine ray the clips missing from it are decoded and their
-features extracted on a Ray cluster, then training runs here. The run dir gets config.json, labels.json, the extractor and best
-weights, history.csv, history.png, metrics.json and confusion_matrix.png.
+features extracted on a Ray cluster, then training runs here. The run dir
+gets config.json, labels.json, the extractor and best weights, history.csv,
+history.png, metrics.json and confusion_matrix.png.
 """
 )
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
