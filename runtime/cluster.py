@@ -1,7 +1,7 @@
 """Ray: join a cluster (or start one on this machine) and run every clip of a list through it, in input order.
 
 ```
-paths ──► decoding tasks (read_clip, one CPU each, any node) ──► object store
+paths ──► decoding tasks (read_clip, one CPU each, on the worker's node when it has one free) ──► object store
       ──► worker actors (one model each; one GPU each where the cluster has GPUs) ──► results in input order
 ```
 
@@ -27,7 +27,7 @@ from .errors import BadInputError, MissingPackageError, SourceUnavailableError, 
 from .video import read_clip
 
 ENGINES = ("local", "ray")
-PER_WORKER = 4  # clips decoded or queued ahead per worker: a few MB each, and no worker waits for work
+PER_WORKER = 4  # calls decoded or queued ahead per worker: a few MB a clip, and no worker waits for work
 RESTARTS = 3  # times a lost worker is restarted and its calls run again
 DECODE_RETRIES = 1  # times a decoding task whose process died runs again (a file that crashes the decoder crashes it again)
 CONNECT_TIMEOUT_S = 5
@@ -54,7 +54,7 @@ def engine_options(command: Callable) -> Callable:
         click.option(
             "--address",
             default=None,
-            help="Ray: the cluster to join (host:port of its head, ray://host:port, auto) [default: $RAY_ADDRESS, "
+            help="Ray: the cluster to join (host:port of its head, or auto) [default: $RAY_ADDRESS, "
             "else a Ray runtime started on this machine's CPUs].",
         ),
         click.option(
@@ -88,12 +88,11 @@ def import_ray():
 
 def check_reachable(address: str) -> None:
     """A SourceUnavailableError unless something listens at ``address`` (Ray itself retries for minutes)."""
-    host_port = address.removeprefix("ray://")
-    host, _, port = host_port.rpartition(":")
+    if address == "auto":
+        return
+    host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        if address in ("auto", "local"):
-            return
-        raise SourceUnavailableError(f"{address}: not a Ray address (host:port, ray://host:port or auto)")
+        raise SourceUnavailableError(f"{address}: not a Ray address (host:port of the cluster's head, or auto)")
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
