@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 
 from .decoders import Decode, decode_or_error
+from .engine import DeviceUnavailableError
 from .errors import BadInputError, MissingPackageError, SourceUnavailableError, VclfError
 from .video import read_clip
 
@@ -224,11 +225,13 @@ class ClusterMap:
         ray = import_ray()
         self.paths, self.settings, self.per_call, self._decode = list(paths), settings, per_call, decode
         self._decoding = ray.remote(decode_or_error)
-        resources = {"num_gpus": 1} if cluster_gpus() else {}
+        gpus, workers = cluster_gpus(), workers or default_workers()
+        if workers > gpus > 0:
+            raise DeviceUnavailableError(f"--workers {workers}: each worker takes a GPU and the cluster has {gpus}")
         host = ray.remote(WorkerHost).options(
-            max_restarts=RESTARTS, max_task_retries=RESTARTS, scheduling_strategy="SPREAD", **resources
+            max_restarts=RESTARTS, max_task_retries=RESTARTS, scheduling_strategy="SPREAD", num_gpus=int(gpus > 0)
         )
-        self.actors = [host.remote(make, *args) for _ in range(workers or default_workers())]
+        self.actors = [host.remote(make, *args) for _ in range(workers)]
         try:
             problems = [p for p in ray.get([actor.problem.remote() for actor in self.actors]) if p is not None]
             self._nodes = ray.get([actor.node.remote() for actor in self.actors])
