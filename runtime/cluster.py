@@ -100,6 +100,15 @@ def check_reachable(address: str) -> None:
         raise SourceUnavailableError(f"{address}: no Ray cluster answers there ({exc.strerror or exc})") from None
 
 
+def check_cluster(address: str | None) -> str | None:
+    """Ray installed and the cluster at ``address`` (else ``$RAY_ADDRESS``) answering; the address to join, None to start one."""
+    import_ray()
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_reachable(address)
+    return address
+
+
 @contextmanager
 def ray_runtime(address: str | None) -> Iterator[None]:
     """Ray connected for the block: the cluster at ``address`` or ``$RAY_ADDRESS``, else a runtime on this machine's CPUs.
@@ -113,9 +122,7 @@ def ray_runtime(address: str | None) -> Iterator[None]:
         quiet_cluster_events(ray)
         yield
         return
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        check_reachable(address)
+    address = check_cluster(address)
     started = {} if address else {"num_cpus": os.cpu_count()}
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, **started)

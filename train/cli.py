@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from vclf.runtime.cli_errors import reports_errors
-from vclf.runtime.cluster import cluster_of, engine_options
+from vclf.runtime.cluster import check_cluster, cluster_of, engine_options
 from vclf.runtime.engine import DEVICES
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 
@@ -153,6 +153,8 @@ def fit(
     cluster = cluster_of(engine, address, workers)
     if cluster and no_cache:
         raise click.UsageError("--engine ray fills the feature cache: drop --no-cache")
+    if cluster:
+        check_cluster(cluster.address)  # before the run dir is made
     extractor = Extractor(backbone, image_size or BACKBONES[backbone].default_image_size, sequence_length)
     check_backbone_settings(extractor.backbone, extractor.image_size, extractor.sequence_length)
     cache_dir = None if no_cache else cache_dir or default_cache_dir()
