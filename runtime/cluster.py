@@ -235,8 +235,9 @@ class ClusterMap:
         gpus, workers = cluster_gpus(), workers or default_workers()
         if workers > gpus > 0:
             raise DeviceUnavailableError(f"--workers {workers}: each worker takes a GPU and the cluster has {gpus}")
+        # No CPU kept (given options, Ray would keep one per actor, and decoding tasks would wait for it forever).
         host = ray.remote(WorkerHost).options(
-            max_restarts=RESTARTS, max_task_retries=RESTARTS, scheduling_strategy="SPREAD", num_gpus=int(gpus > 0)
+            max_restarts=RESTARTS, max_task_retries=RESTARTS, scheduling_strategy="SPREAD", num_cpus=0, num_gpus=int(gpus > 0)
         )
         self.actors = [host.remote(make, *args) for _ in range(workers)]
         try:
