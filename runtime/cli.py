@@ -4,6 +4,8 @@ import glob
 import json
 import sys
 import time
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -11,11 +13,12 @@ import click
 from .bundle import load_bundle
 from .classify import Classifier, ClipResult
 from .cli_errors import echo_error, reports_errors
+from .cluster import Cluster, cluster_of, engine_options
 from .engine import DEVICES
 from .gif import save_gif
 from .live_cli import LIVE_OPTIONS, live_options, run_live_command
-from .pipeline import FolderPipeline, Summary
-from .sources import is_live, resolve_files
+from .pipeline import FolderPipeline, Outcome, Summary
+from .sources import is_listing, is_live, resolve_files
 
 
 def describe_engine(classifier: Classifier) -> str:
@@ -46,7 +49,12 @@ stream URL (MJPEG over HTTP included). Frames of a clip are sampled as the
 bundle says, their features come from one batched ONNX Runtime call, then the
 sequence head ranks the classes. A folder or glob is decoded in worker processes while earlier clips are
 classified; results come in input order, a summary line (clips ok, failed,
-clips/s) ends the run on stderr.
+clips/s) ends the run on stderr. A listing (.txt or .lst, one path a line)
+is classified as a folder is, in its order.
+
+With --engine ray the files are decoded by Ray tasks and classified by Ray
+actors that each hold the bundle (one per GPU); results, order and errors are
+as above. The bundle and the files must be at the same paths on every node.
 
 Live sources (and a file with --live, replayed at its own frame rate) are
 classified continuously: every --stride frames the newest frame's features
@@ -60,6 +68,7 @@ Examples:
   vclf-run camera0 --model bundle/ --top-k 3
   vclf-run rtsp://10.0.0.5/stream --model bundle/ --no-display --json
   vclf-run clip.avi --model bundle/ --live --no-display
+  vclf-run clips.txt --model bundle/ --engine ray --address head:6379 --out results.parquet
 """
 )
 @click.argument("source")
@@ -87,26 +96,55 @@ Examples:
     help="Save the sampled frames of the clip (live: the frames behind the last prediction) as a GIF.",
 )
 @click.option("--verbose", is_flag=True, help="On stderr: the bundle, the provider in use and why, time per clip.")
+@click.option(
+    "--out",
+    "table",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the results to this Parquet file (a row per file, failures with their error) instead of stdout.",
+)
+@engine_options
 @live_options
 @reports_errors
 def main(
-    source: str, model_dir: str, as_json: bool, top_k: int | None, device: str, gif_path: str | None, verbose: bool, **live
+    source: str,
+    model_dir: str,
+    as_json: bool,
+    top_k: int | None,
+    device: str,
+    gif_path: str | None,
+    verbose: bool,
+    table: Path | None,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    **live,
 ) -> None:
+    cluster = cluster_of(engine, address, workers)
     if live.pop("live") or is_live(source):
+        if cluster or table:
+            raise click.UsageError(f"--{'engine ray' if cluster else 'out'} applies to files, not live sources")
         run_live_command(source, model_dir, as_json, top_k, device, gif_path, **live)
         return
     given = [name for name in LIVE_OPTIONS if click.get_current_context().get_parameter_source(name).name != "DEFAULT"]
     if given:
         raise click.UsageError(f"--{given[0].replace('_', '-')} applies to live sources (a camera, a stream or --live)")
     files = resolve_files(source)
-    if gif_path and len(files) > 1:
-        raise click.UsageError("--gif takes a single clip, SOURCE names several")
+    check_file_options(files, gif_path, cluster, table)
     bundle = load_bundle(model_dir)
-    if names_many(source):
+    if cluster:
+        from .cluster import describe_cluster, ray_runtime
+        from .cluster_pipeline import ClusterPipeline
+
+        with ray_runtime(cluster.address), ClusterPipeline(bundle, files, device, top_k, cluster.workers) as pipeline:
+            if verbose:
+                click.echo(f"vclf-run: {describe_cluster(len(pipeline.map.actors))}", err=True)
+            sys.exit(classify_many(pipeline, as_json, gif_path, table))
+    if names_many(source) or table:
         with FolderPipeline(bundle, files, device, top_k) as pipeline:
             if verbose:
                 click.echo(describe_engine(pipeline.classifier), err=True)
-            sys.exit(classify_many(pipeline, as_json, gif_path))
+            sys.exit(classify_many(pipeline, as_json, gif_path, table))
     classifier = Classifier(bundle, device)
     if verbose:
         click.echo(describe_engine(classifier), err=True)
@@ -118,9 +156,19 @@ def main(
         click.echo(f"vclf-run: {files[0]}: {elapsed:.0f} ms on {result.provider}", err=True)
 
 
+def check_file_options(files: list[Path], gif_path: str | None, cluster: Cluster | None, table: Path | None) -> None:
+    """Usage errors among the options for files: ``--gif`` needs one clip classified here, ``--out`` a .parquet name."""
+    if gif_path and len(files) > 1:
+        raise click.UsageError("--gif takes a single clip, SOURCE names several")
+    if gif_path and (cluster or table):
+        raise click.UsageError(f"--gif saves a clip's frames here; --{'engine ray' if cluster else 'out'} does not keep them")
+    if table and table.suffix.lower() != ".parquet":
+        raise click.UsageError(f"--out {table}: name a .parquet file")
+
+
 def names_many(source: str) -> bool:
-    """A folder or a glob, classified by the pipeline even when it holds one clip."""
-    return Path(source).is_dir() or glob.has_magic(source)
+    """A folder, a glob or a listing, classified by the pipeline even when it holds one clip."""
+    return Path(source).is_dir() or glob.has_magic(source) or is_listing(source)
 
 
 def echo_result(result: ClipResult, as_json: bool, gif_path: str | None) -> None:
@@ -129,18 +177,30 @@ def echo_result(result: ClipResult, as_json: bool, gif_path: str | None) -> None
         save_gif(result.clip.frames, gif_path)
 
 
-def classify_many(pipeline: FolderPipeline, as_json: bool, gif_path: str | None) -> int:
-    """Each clip's result as it is ready, in input order, failures as one line each; then a summary line.
+def classify_many(pipeline: FolderPipeline, as_json: bool, gif_path: str | None, table: Path | None = None) -> int:
+    """Each clip's result as it is ready, in input order (or into ``table``), failures as one line each; then a summary line.
 
-    Returns the exit code: that of the last failure, 0 when none failed.
+    ``pipeline`` is a FolderPipeline or a ClusterPipeline. Returns the exit
+    code: that of the last failure, 0 when none failed.
     """
     summary, exit_code = Summary(), 0
-    for outcome in pipeline.outcomes():
-        summary.count(outcome)
-        if outcome.error is not None:
-            echo_error("vclf-run", outcome.error)
-            exit_code = outcome.error.exit_code
-        else:
-            echo_result(outcome.result, as_json, gif_path)
+
+    def reported() -> Iterator[Outcome]:
+        nonlocal exit_code
+        for outcome in pipeline.outcomes():
+            summary.count(outcome)
+            if outcome.error is not None:
+                echo_error("vclf-run", outcome.error)
+                exit_code = outcome.error.exit_code
+            elif table is None:
+                echo_result(outcome.result, as_json, gif_path)
+            yield outcome
+
+    if table is None:
+        deque(reported(), maxlen=0)
+    else:
+        from .results_table import write_results_table
+
+        write_results_table(table, reported())
     click.echo(f"vclf-run: {summary.line()}", err=True)
     return exit_code

@@ -35,13 +35,17 @@ def decode_worker(connection: Connection, decode: Decode, settings: tuple[str, i
     cv2.setNumThreads(1)
     while (task := connection.recv()) is not None:
         position, path = task
-        try:
-            decoded: Clip | VclfError = decode(path, *settings)
-        except VclfError as exc:
-            decoded = exc
-        except Exception as exc:  # as the single-file path reports it, for this file only
-            decoded = VclfError(f"{path}: unexpected error: {type(exc).__name__}: {exc}")
-        connection.send((position, decoded))
+        connection.send((position, decode_or_error(decode, path, settings)))
+
+
+def decode_or_error(decode: Decode, path: Path, settings: tuple[str, int, int]) -> Clip | VclfError:
+    """``decode(path, *settings)``, or the error that stopped it, for this file only."""
+    try:
+        return decode(path, *settings)
+    except VclfError as exc:
+        return exc
+    except Exception as exc:  # as the single-file path reports it
+        return VclfError(f"{path}: unexpected error: {type(exc).__name__}: {exc}")
 
 
 def worker_context() -> multiprocessing.context.BaseContext:

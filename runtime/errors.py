@@ -27,3 +27,9 @@ class SourceUnavailableError(VclfError):
     """A camera, stream, download or other source that cannot be reached."""
 
     exit_code = 5
+
+
+class MissingPackageError(VclfError):
+    """An option that needs a package this installation lacks (an extra of vclf): a usage error."""
+
+    exit_code = 2

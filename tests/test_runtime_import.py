@@ -9,7 +9,7 @@ import importlib, pkgutil, sys
 
 class Block:
     def find_spec(self, name, *args):
-        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "pandas"):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "pandas", "ray", "pyarrow"):
             raise ImportError("blocked " + name)
 
 sys.meta_path.insert(0, Block())
@@ -20,7 +20,7 @@ print("imported", len(sys.argv) - 1, "modules")
 """
 
 
-def test_every_runtime_module_imports_with_tensorflow_unimportable():
+def test_every_runtime_module_imports_with_tensorflow_and_ray_unimportable():
     modules = [m.name for m in pkgutil.iter_modules(vclf.runtime.__path__, "vclf.runtime.")]
     assert "vclf.runtime.cli" in modules and "vclf.runtime.engine" in modules
     result = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *modules], capture_output=True, text=True)

@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from vclf.runtime.cli_errors import reports_errors
+from vclf.runtime.cluster import check_cluster, cluster_of, engine_options
 from vclf.runtime.engine import DEVICES
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 
@@ -63,8 +64,10 @@ DATA_DIR holds train.csv and test.csv (columns video_name,tag) and the clips
 under train/ and test/; every problem in them is reported before any work
 starts. Features come from a cache shared by runs (keyed by each clip's
 content and the extractor), so a second fit on the same clips extracts
-nothing. The run dir gets config.json, labels.json, the extractor and best
-weights, history.csv, history.png, metrics.json and confusion_matrix.png.
+nothing; with --engine ray the clips missing from it are decoded and their
+features extracted on a Ray cluster, then training runs here. The run dir
+gets config.json, labels.json, the extractor and best weights, history.csv,
+history.png, metrics.json and confusion_matrix.png.
 """
 )
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -121,6 +124,7 @@ weights, history.csv, history.png, metrics.json and confusion_matrix.png.
     help="Also train on the windows a live run classifies: a window still filling, one action running into "
     "the next. Live labels follow a change sooner; whole clips lose some accuracy (see README).",
 )
+@engine_options
 @reports_errors
 def fit(
     data_dir: Path,
@@ -136,6 +140,9 @@ def fit(
     seed: int,
     image_size: int | None,
     live_windows: bool,
+    engine: str,
+    address: str | None,
+    workers: int | None,
 ) -> None:
     from .cache import default_cache_dir
     from .fit import Extractor
@@ -143,10 +150,15 @@ def fit(
 
     if cache_dir and no_cache:
         raise click.UsageError("--cache and --no-cache exclude each other")
+    cluster = cluster_of(engine, address, workers)
+    if cluster and no_cache:
+        raise click.UsageError("--engine ray fills the feature cache: drop --no-cache")
+    if cluster:
+        check_cluster(cluster.address)  # before the run dir is made
     extractor = Extractor(backbone, image_size or BACKBONES[backbone].default_image_size, sequence_length)
     check_backbone_settings(extractor.backbone, extractor.image_size, extractor.sequence_length)
     cache_dir = None if no_cache else cache_dir or default_cache_dir()
-    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, extractor, live_windows)
+    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, extractor, live_windows, cluster)
     click.echo(f"Test accuracy: {metrics['test_accuracy'] * 100:.2f}% ({run_dir}/metrics.json)")
 
 

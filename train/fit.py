@@ -28,12 +28,14 @@ import keras
 import numpy as np
 import pandas as pd
 
+from vclf.runtime.cluster import Cluster
 from vclf.runtime.errors import BadInputError, VclfError
 from vclf.runtime.preprocess import IMAGE_SIZE
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 
 from . import run as rd
 from .cache import FeatureCache
+from .cluster_features import fill_cache
 from .dataset import check_dataset, class_names, encode_tags
 from .epochs import fit_epochs
 from .backbones import DEFAULT_BACKBONE, check_backbone_settings
@@ -117,13 +119,15 @@ def fit(
     cache_dir: Path | None = None,
     extractor: Extractor = Extractor(),
     live_windows: bool = False,
+    cluster: Cluster | None = None,
 ) -> dict:
     """Train and evaluate; returns the metrics written to ``metrics.json``.
 
     ``cache_dir`` holds the feature cache; None extracts every clip afresh.
     ``extractor`` chooses the backbone, the side of the square frames it
     takes and the frames per clip (ignored on ``resume``: the run's own hold);
-    ``live_windows`` also trains on live windows (``windows.py``).
+    ``live_windows`` also trains on live windows (``windows.py``);
+    ``cluster`` fills the feature cache on Ray first (``cluster_features.py``).
     """
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     splits = check_dataset(data_dir)
@@ -134,7 +138,7 @@ def fit(
     keras.utils.set_random_seed(config["seed"])
     rd.write_json(run_dir / rd.LABELS, labels)
 
-    (x_train, m_train), (x_test, m_test) = _features(run_dir, config, splits, resume, cache_dir)
+    (x_train, m_train), (x_test, m_test) = _features(run_dir, config, splits, resume, cache_dir, cluster)
 
     groups = [clip_group(p.name) for p in splits["train"].paths]
     model = train_head(run_dir, config, x_train, m_train, y_train, len(labels), groups)
@@ -234,7 +238,7 @@ def _start_run(
     return config
 
 
-def _features(run_dir: Path, config: dict, splits: dict, resume: bool, cache_dir: Path | None):
+def _features(run_dir: Path, config: dict, splits: dict, resume: bool, cache_dir: Path | None, cluster: Cluster | None):
     """Features for both splits: the run's own on resume, else from the shared cache or extracted.
 
     The run keeps its features in ``features.npz`` (export's parity check reads them).
@@ -255,6 +259,8 @@ def _features(run_dir: Path, config: dict, splits: dict, resume: bool, cache_dir
     if cache_dir is not None:
         described = dict(zip(("sampler", "sequence_length", "image_size"), settings))
         cache = FeatureCache(cache_dir, {**described, **extractor_identity(extractor)})
+    if cluster is not None:
+        fill_cache(cluster, cache, [*splits["train"].paths, *splits["test"].paths], settings, extractor_weights, backbone)
     train = extract_features(extractor, splits["train"].paths, *settings, label="Train clips", cache=cache)
     test = extract_features(extractor, splits["test"].paths, *settings, label="Test clips ", cache=cache)
     from_cache, extracted = train.from_cache + test.from_cache, train.extracted + test.extracted

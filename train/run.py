@@ -10,14 +10,13 @@ last: its presence marks a finished run), ``history.png``,
 """
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 
 from vclf.runtime.errors import BadModelError
+from vclf.runtime.files import atomic_write
 
 from .backbones import DEFAULT_BACKBONE
 from .features import load_extractor
@@ -38,20 +37,6 @@ BACKUP = "backup"
 def write_json(path: Path, value) -> None:
     """Write JSON atomically: a reader sees the old file or the whole new one."""
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2) + "\n"))
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the result onto ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f".{path.name}")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; run files are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def config_backbone(config: dict) -> str:
