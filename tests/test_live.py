@@ -241,14 +241,14 @@ def xvfb():
 
 def test_window_shows_the_overlay_on_a_virtual_display(bundle, switch_clip, xvfb, tmp_path):
     env = {**os.environ, "DISPLAY": xvfb}
-    run = BackgroundCommand("vclf-run", switch_clip, "--model", bundle, "--live", "--json", "--top-k", "3", env=env)
+    # A stream that loops, so the window stays up however late a loaded machine maps and paints it.
+    server = MjpegServer(switch_clip, loop=True).start()
+    run = BackgroundCommand("vclf-run", server.url, "--model", bundle, "--json", "--top-k", "3", env=env)
     shot = tmp_path / "live-overlay.png"
     bar_rows = np.zeros(0, int)
     try:
         run.wait_for_lines(5, timeout=60)
-        # A loaded machine maps and paints the window late: look again until the bars
-        # show or the replay ends.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while run.process.poll() is None and time.monotonic() < deadline:
             subprocess.run(["scrot", "--overwrite", str(shot)], env=env, check=True, timeout=20)
             bar_rows = np.all(cv2.imread(str(shot)) == BAR, axis=2).sum(axis=1)
@@ -259,5 +259,6 @@ def test_window_shows_the_overlay_on_a_virtual_display(bundle, switch_clip, xvfb
         assert run.finish(timeout=20) == 0
     finally:
         run.finish(timeout=5)
+        server.stop()
     assert (bar_rows > 10).sum() >= 10, "probability bars are on the screen"
     assert "frames read" in run.stderr[-1]
