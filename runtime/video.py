@@ -22,6 +22,17 @@ writes no H.264 there, so H.264 is untested):
 
 Every seek is verified: when the position the capture reports afterwards is
 not the one asked for, the clip is read again by grabbing alone.
+
+Motion-JPEG (MJPG, what OpenCV writes into .avi and many cameras record) is
+read as packets: every packet is a whole JPEG image, so the capture hands
+them over undecoded (``CAP_PROP_FORMAT`` -1), frames in between cost only
+their read (no seeking is needed), and only the sampled ones are decoded
+(``cv2.imdecode``).
+Measured on a ten-second 320x240 clip, 20 frames of 250 read and prepared:
+16-20 ms against 74-84 ms decoding every frame. libjpeg and FFmpeg's decoder round differently (mean
+difference 0.8 of 255, at most 6). A packet ``imdecode`` cannot read (a
+camera's JPEG without Huffman tables, an interlaced pair of fields) or whose
+image is not the stream's size sends the clip back to FFmpeg's decoding.
 """
 
 from collections.abc import Iterator
@@ -36,6 +47,7 @@ from .errors import BadInputError
 from .preprocess import IMAGE_SIZE, prepare_frame
 from .sampling import get_sampler
 
+READER_VERSION = 2  # changes whenever the frames read from a file change (2: MJPG decoded from its packets by libjpeg)
 SEEK_GAP = 16  # seek when the next sampled frame is further ahead than this
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
@@ -98,6 +110,23 @@ class InexactSeek(Exception):
     """The capture did not land on the frame a seek asked for."""
 
 
+class UnreadablePacket(Exception):
+    """A JPEG packet that ``imdecode`` cannot turn into a frame of the stream's size."""
+
+
+def _jpeg_packets(capture: cv2.VideoCapture) -> bool:
+    """Switch an MJPG capture to handing over undecoded packets; False (nothing changed) for other codecs."""
+    fourcc = (int(capture.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF).to_bytes(4, "little")
+    return fourcc == b"MJPG" and capture.set(cv2.CAP_PROP_FORMAT, -1)
+
+
+def _decode_packet(packet: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    frame = cv2.imdecode(packet, cv2.IMREAD_COLOR)
+    if frame is None or frame.shape[:2] != shape:
+        raise UnreadablePacket
+    return frame
+
+
 def _seek_to(capture: cv2.VideoCapture, index: int) -> None:
     """Make ``index`` the next frame ``grab`` returns, or raise InexactSeek."""
     capture.set(cv2.CAP_PROP_POS_FRAMES, index)
@@ -105,16 +134,22 @@ def _seek_to(capture: cv2.VideoCapture, index: int) -> None:
         raise InexactSeek(index)
 
 
-def _decode_at(capture: cv2.VideoCapture, indices: np.ndarray, size: int, seek: bool) -> list[np.ndarray]:
+def _decode_at(
+    capture: cv2.VideoCapture, indices: np.ndarray, size: int, seek: bool, packets: bool = False
+) -> list[np.ndarray]:
     """Prepared frames at ``indices`` (increasing) from a fresh capture; stops early if the file ends.
 
     With ``seek``, frames further than ``SEEK_GAP`` ahead are reached by seeking
-    (InexactSeek when the container cannot), the rest by grabbing.
+    (InexactSeek when the container cannot), the rest by grabbing. With
+    ``packets`` the capture gives JPEG packets (``_jpeg_packets``), decoded
+    here, and never seeks: OpenCV's seeks do not land in that mode (measured:
+    every later seek reports the first one's position).
     """
+    shape = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
     frames: list[np.ndarray] = []
     position = 0  # index of the frame the next grab returns
     for index in indices.tolist():
-        if seek and index - position > SEEK_GAP:
+        if seek and not packets and index - position > SEEK_GAP:
             _seek_to(capture, index)
             position = index
         while position <= index:
@@ -124,7 +159,7 @@ def _decode_at(capture: cv2.VideoCapture, indices: np.ndarray, size: int, seek: 
         ok, frame = capture.retrieve()
         if not ok:
             return frames
-        frames.append(prepare_frame(frame, size))
+        frames.append(prepare_frame(_decode_packet(frame, shape) if packets else frame, size))
     return frames
 
 
@@ -156,8 +191,8 @@ def read_clip(
         frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         indices = policy.indices(max(frame_count, 0), sequence_length)
         try:
-            frames = _decode_at(capture, indices, size, seek)
-        except InexactSeek:
+            frames = _decode_at(capture, indices, size, seek, _jpeg_packets(capture))
+        except (InexactSeek, UnreadablePacket):
             frames = None
     if frames is None:
         frames = _grab_clip(path, indices, size)

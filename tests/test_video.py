@@ -87,7 +87,7 @@ def test_peak_memory_for_a_three_minute_clip_stays_within_that_of_a_five_second_
     assert long_peak <= 1.2 * short_peak, (long_peak, short_peak)
 
 
-@pytest.mark.parametrize("name, fourcc", [("count.avi", "MJPG"), ("count.mp4", "mp4v")])
+@pytest.mark.parametrize("name, fourcc", [("count.avi", "XVID"), ("count.mp4", "mp4v")])  # MJPG never seeks
 def test_seeking_lands_on_the_same_frames_as_grabbing(tmp_path, name, fourcc):
     path = write_video(tmp_path / name, counting_frames(1000), fourcc=fourcc)  # sampled frames 50 apart
     seeking = read_clip(path, "uniform", 20, size=32)
@@ -101,6 +101,7 @@ def test_seek_past_the_end_of_a_truncated_file_is_noticed_and_the_clip_grabbed(t
     path = write_video(tmp_path / "cut.avi", counting_frames(1000))
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+    monkeypatch.setattr(video, "_jpeg_packets", lambda capture: False)  # decoded by FFmpeg, as codecs that seek
     missed = []
 
     def recording_misses(capture, index, seek=video._seek_to):
@@ -116,6 +117,29 @@ def test_seek_past_the_end_of_a_truncated_file_is_noticed_and_the_clip_grabbed(t
     assert 400 < clip.frame_count < 600
     assert len(clip.frames) == 20 and clip.indices[-1] < clip.frame_count
     np.testing.assert_allclose(grey_levels(clip.frames), (4 * clip.indices) % 256, atol=3)
+
+
+def test_mjpg_is_read_as_packets_and_only_the_sampled_frames_decoded(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "count.avi", counting_frames(250, 320, 240))
+    decoded = []
+    monkeypatch.setattr(video.cv2, "imdecode", lambda *args, imdecode=video.cv2.imdecode: decoded.append(1) or imdecode(*args))
+    packets = read_clip(path, "uniform", 20, size=64)
+    assert len(decoded) == 20, "one JPEG decoded per sampled frame"
+    monkeypatch.setattr(video, "_jpeg_packets", lambda capture: False)
+    ffmpeg = read_clip(path, "uniform", 20, size=64)
+    np.testing.assert_array_equal(packets.indices, ffmpeg.indices)
+    difference = np.abs(packets.frames.astype(int) - ffmpeg.frames)
+    assert difference.mean() < 1 and difference.max() <= 8, "the same frames, as two JPEG decoders round them"
+
+
+def test_a_packet_imdecode_cannot_read_sends_the_clip_to_ffmpeg(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "count.avi", counting_frames(60))
+    with monkeypatch.context() as patched:
+        patched.setattr(video, "_jpeg_packets", lambda capture: False)
+        ffmpeg = read_clip(path, "uniform", 20, size=32)
+    monkeypatch.setattr(video.cv2, "imdecode", lambda *args: None)  # as for a JPEG without Huffman tables
+    clip = read_clip(path, "uniform", 20, size=32)
+    np.testing.assert_array_equal(clip.frames, ffmpeg.frames)
 
 
 def test_count_frames_reports_the_frames_written(tmp_path):

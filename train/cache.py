@@ -1,8 +1,8 @@
 """The feature cache: one entry per clip, shared by every run on this machine.
 
 An entry is keyed by everything that decides a clip's features: the file
-(size, modification time and sha256 of its bytes), the sampler, sequence
-length and image size, and the extractor (backbone name and a sha256 of its
+(size, modification time and sha256 of its bytes), how frames are read from
+it (``READER_VERSION``), the sampler, sequence length and image size, and the extractor (backbone name and a sha256 of its
 weights). Change any of them and the key changes, so a stale entry is never
 read; it is simply not found. Entries are written to scratch and renamed, and
 each holds a checksum of its features: a truncated or damaged entry reads as
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vclf.runtime.bundle import file_sha256
+from vclf.runtime.video import READER_VERSION
 from vclf.runtime.engine import cache_dir
 
 from .run import atomic_write
@@ -53,7 +54,7 @@ class FeatureCache:
         self.recomputed = 0  # entries found damaged and recomputed
 
     def key(self, path: Path) -> str:
-        described = json.dumps({"clip": clip_identity(path), **self.settings}, sort_keys=True)
+        described = json.dumps({"clip": clip_identity(path), "reader": READER_VERSION, **self.settings}, sort_keys=True)
         return hashlib.sha256(described.encode()).hexdigest()
 
     def entry(self, key: str) -> Path:
