@@ -1,13 +1,23 @@
 """The Keras example's own inference path, as its ``sequence_prediction`` runs it: the baseline every speed-up is over.
 
+    python benchmarks/keras_example.py RUN FILE...
+
+runs it as a process, as a user runs the example: TensorFlow starts, the
+run's models load, then one JSON line per file (``source`` and
+``predictions``, as ``vclf-run --json`` prints them).
+
 Every frame of the file is decoded and kept (``load_video`` with ``max_frames=0``),
 then ``predict`` runs once per frame on the first ``sequence_length`` of them,
 then once on the sequence model. ``keras_answer`` is what every faster
 variant is checked against: Keras batched on the frames that variant sees.
 """
 
+import contextlib
+import json
+import sys
 from pathlib import Path
 
+import click
 import cv2
 import numpy as np
 
@@ -68,3 +78,22 @@ def first_frames_answer(feature_extractor, sequence_model, path: Path, image_siz
     _, max_seq_length, _ = sequence_model.inputs[0].shape
     frames = load_video(path, (image_size, image_size))[:max_seq_length]
     return keras_answer(feature_extractor, sequence_model, frames)[1]
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def main(run_dir: Path, files: tuple[Path, ...]) -> None:
+    from vclf.train.run import load_run
+
+    run = load_run(run_dir)
+    extractor, head = run.extractor(), run.sequence_model()
+    for path in files:
+        with contextlib.redirect_stdout(sys.stderr):  # predict's progress bars, as the example prints them
+            probabilities = sequence_prediction(path, extractor, head, run.config["image_size"])
+        predictions = [{"label": label, "prob": float(p)} for label, p in zip(run.labels, probabilities)]
+        click.echo(json.dumps({"source": str(path), "predictions": predictions}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

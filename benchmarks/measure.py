@@ -155,6 +155,14 @@ def printed_results(labels: list[str]) -> Callable[[Finished], dict[str, np.ndar
     return parse
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (``avx2``, ``avx512_vnni``, ...)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
 def graph_gflop(path: Path, batch: int = 1) -> float:
     """Multiply-adds of every Conv, MatMul and Gemm in an ONNX graph, times two, for ``batch`` inputs.
 

@@ -54,6 +54,13 @@ def speed_ups(groups: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
     return result
 
 
+def vector_units(flags: list[str]) -> str:
+    """What decides int8 and fp32 speed: AVX2, AVX-512, and AVX-512 VNNI's int8 dot product."""
+    if "avx512f" in flags:
+        return "AVX-512 with VNNI" if "avx512_vnni" in flags else "AVX-512, no VNNI"
+    return "AVX2, no AVX-512" if "avx2" in flags else "no AVX2"
+
+
 def header(run: dict, groups: dict[str, list[dict]]) -> list[str]:
     info = run["machine_info"]
     load = run.get("load_average", {})
@@ -62,7 +69,7 @@ def header(run: dict, groups: dict[str, list[dict]]) -> list[str]:
         f"# vclf latency suite: {cpu_name(run)}, {run.get('cpu_count')} cores, {run['datetime'][:10]}",
         "",
         f"- CPU: {cpu_name(run)} ({info['cpu'].get('arch_string_raw', info['machine'])}, "
-        f"{'AVX-512' if 'avx512f' in info['cpu'].get('flags', []) else 'AVX2, no AVX-512' if 'avx2' in info['cpu'].get('flags', []) else 'no AVX2'}), "
+        f"{vector_units(info['cpu'].get('flags', []))}), "
         f"Python {info['python_version']}",
         f"- Load average (1, 5, 15 min) at start {fmt_load(load.get('start'))}, at end {fmt_load(load.get('end'))}: "
         "other work shared the cores, so compare ratios within this run, not absolute times.",

@@ -7,7 +7,9 @@ and int8 converted from the same Keras model (quick mode converts fp32
 only). Every row's features are checked against Keras batched; GFLOP/s
 counts the graph's convolutions.
 
-Asserted (full run only): ONNX Runtime int8 at least 1.3x fp32 frames/s.
+Asserted (full run only): ONNX Runtime int8 frames/s at least 1.8x fp32
+where the CPU has AVX-512 VNNI, 1.5x elsewhere (AVX2: uint8 by int8 products
+summed in pairs, without VNNI's one-instruction dot product).
 """
 
 import numpy as np
@@ -16,7 +18,7 @@ import pytest
 from checks import same_features
 from keras_example import prepare_single_video
 from lite_models import LiteExtractor
-from measure import FASTEST, KERAS, Row, measure
+from measure import FASTEST, KERAS, Row, cpu_flags, measure
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import CUDA, TENSORRT, Engine, choose_providers, provider_problem
 
@@ -78,6 +80,7 @@ def test_litert(benchmark, lite_model, clip, gflop_per_frame, sgemm, quick, prec
 
 
 @pytest.mark.ratio
-def test_onnx_runtime_int8_extractor_at_least_1_3x_fp32():
+def test_onnx_runtime_int8_extractor_beats_fp32_as_the_cpu_allows():
+    target = 1.8 if "avx512_vnni" in cpu_flags() else 1.5
     ratio = FASTEST["ONNX Runtime fp32 cpu"] / FASTEST["ONNX Runtime int8 cpu"]
-    assert ratio >= 1.3, f"int8 only {ratio:.2f}x fp32"
+    assert ratio >= target, f"int8 only {ratio:.2f}x fp32 (target {target}x on this CPU)"
