@@ -139,6 +139,11 @@ def create_session(path: os.PathLike, providers: list, sha256: str | None = None
     """
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # Idle threads sleep instead of spinning: a spinning thread holds a core that the folder pipeline's
+    # decoder or a live run's capture needs (measured on 2 cores, 12 clips: fp32 folder clips/s best of
+    # four 2.21 against 1.95, median 2.08 against 1.79); the extractor alone is as fast (20 frames 395 ms
+    # either way) and one frame 1.4 ms slower (23.9 against 22.5 ms).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source, cached = os.fspath(path), None
     if sha256 and providers == [CPU]:
         cached = optimized_graph_path(sha256)
