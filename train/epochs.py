@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .run import BACKUP, BEST_WEIGHTS, HISTORY, atomic_write, write_json
-from .windows import WINDOWS_PER_CLIP, live_windows
+from .windows import WINDOWS_PER_CLIP, LiveViews, live_windows
 
 STATE = "state.json"
 
@@ -98,12 +98,13 @@ def fit_epochs(
     batch_size: int,
     patience: int | None,
     seed: int,
-    windows: bool = False,
+    views: LiveViews | None = None,
 ) -> LoopState:
     """Train until ``epochs`` or until val_loss has not improved for ``patience`` epochs.
 
-    With ``windows``, each epoch adds ``WINDOWS_PER_CLIP`` live windows cut
-    from each training clip (see ``windows.py``); ``validation`` is taken as given.
+    With ``views`` (how a live run sees each training clip), each epoch adds
+    ``WINDOWS_PER_CLIP`` live windows per training clip (see ``windows.py``);
+    ``validation`` is taken as given.
 
     The best weights by val_loss go to ``best.weights.h5`` and every epoch's
     figures to ``history.csv``. Continues from ``run_dir/backup`` when it holds a state.
@@ -122,9 +123,9 @@ def fit_epochs(
         reseed(model, seed, epoch)
         order = epoch_order(len(labels), seed, epoch)
         features, mask, epoch_labels = inputs[0][order], inputs[1][order], labels[order]
-        if windows:
+        if views:
             features, mask, epoch_labels = live_windows(
-                features, mask, epoch_labels, np.random.default_rng([seed, epoch, 1]), WINDOWS_PER_CLIP
+                features, mask, epoch_labels, views.subset(order), np.random.default_rng([seed, epoch, 1]), WINDOWS_PER_CLIP
             )
             shuffled = np.random.default_rng([seed, epoch, 2]).permutation(len(epoch_labels))
             features, mask, epoch_labels = features[shuffled], mask[shuffled], epoch_labels[shuffled]

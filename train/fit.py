@@ -32,6 +32,7 @@ from vclf.runtime.cluster import Cluster
 from vclf.runtime.errors import BadInputError, VclfError
 from vclf.runtime.preprocess import IMAGE_SIZE
 from vclf.runtime.sampling import SEQUENCE_LENGTH
+from vclf.runtime.video import count_frames
 
 from . import run as rd
 from .cache import FeatureCache
@@ -49,7 +50,7 @@ from .features import (
 from .model import build_sequence_model, feature_statistics
 from .report import evaluation_report, format_table, write_report
 from .split import clip_group, group_split, tail_split
-from .windows import VALIDATION_WINDOWS, live_windows
+from .windows import VALIDATION_WINDOWS, LiveViews, live_windows
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,11 @@ def fit(
     (x_train, m_train), (x_test, m_test) = _features(run_dir, config, splits, resume, cache_dir, cluster)
 
     groups = [clip_group(p.name) for p in splits["train"].paths]
-    model = train_head(run_dir, config, x_train, m_train, y_train, len(labels), groups)
+    views = None
+    if config.get("live_windows"):
+        frame_counts = [count_frames(p) for p in splits["train"].paths]
+        views = LiveViews.of_clips(frame_counts, config["sampler"], config["sequence_length"])
+    model = train_head(run_dir, config, x_train, m_train, y_train, len(labels), groups, views)
     probabilities = model.predict([x_test, m_test], verbose=0)
     test_clips = [p.name for p in splits["test"].paths]
     report = evaluation_report(probabilities, y_test, labels, test_clips, "test")
@@ -172,8 +177,11 @@ def train_head(
     labels: np.ndarray,
     num_classes: int,
     groups: list[str],
+    views: LiveViews | None = None,
 ) -> keras.Model:
     """Fit the sequence model on extracted features; returns it with its best weights.
+
+    ``views`` (how a live run sees each clip) adds live windows (``windows.py``).
 
     Checkpoints, history and the epoch backup go to ``run_dir``; a backup
     there is continued. Seeded from the config, so the result does not
@@ -189,8 +197,9 @@ def train_head(
     if config["standardize"]:
         model.get_layer("standardize").set_statistics(*feature_statistics(features[fit_idx], mask[fit_idx]))
     validation = features[val_idx], mask[val_idx], labels[val_idx]
-    if config.get("live_windows"):
-        validation = live_windows(*validation, np.random.default_rng([config["seed"], 1]), VALIDATION_WINDOWS)
+    if views:
+        rng = np.random.default_rng([config["seed"], 1])
+        validation = live_windows(*validation, views.subset(val_idx), rng, VALIDATION_WINDOWS)
     fit_epochs(
         model,
         run_dir,
@@ -200,7 +209,7 @@ def train_head(
         config["batch_size"],
         config["patience"],
         config["seed"],
-        config.get("live_windows", False),
+        views.subset(fit_idx) if views else None,
     )
     model.load_weights(run_dir / rd.BEST_WEIGHTS)
     return model
