@@ -33,6 +33,7 @@ KERAS = "Keras / TensorFlow CPU"
 # Row variant → seconds of its fastest call, for the ratio checks: on shared cores the fastest round is the
 # one least disturbed by other work, so ratios of fastest rounds hold where ratios of medians wander.
 FASTEST: dict[str, float] = {}
+MEDIAN: dict[str, float] = {}  # row variant → seconds of its median call: what its throughput column reports
 BIN = Path(sys.executable).parent
 
 
@@ -76,6 +77,7 @@ def measure(
     seconds = np.array(benchmark.stats.stats.data)
     median = float(np.median(seconds))
     FASTEST[row.variant] = float(seconds.min())
+    MEDIAN[row.variant] = median
     info = asdict(row)
     info.update(
         {f"p{q}_ms": float(np.percentile(seconds, q) * 1e3) for q in (50, 90, 99)},

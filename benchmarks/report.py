@@ -122,7 +122,7 @@ def bound_note(row: dict) -> str:
     return (
         f"\n{row['variant']}: vclf-run's own summary {row['vclf_run_summary_clips_per_second']:.2f} clips/s, "
         f"{row['share_of_extractor_bound']:.0%} of the extractor bound "
-        f"({row['extractor_bound_clips_per_second']:.2f} clips/s: one extractor call per clip, fastest round)."
+        f"({row['extractor_bound_clips_per_second']:.2f} clips/s: one extractor call per clip, median round)."
     )
 
 

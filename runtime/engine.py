@@ -26,7 +26,7 @@ DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
 _PROVIDERS = {"cpu": [CPU], "cuda": [CUDA, CPU], "tensorrt": [TENSORRT, CUDA, CPU]}
 _PROVIDER_LIBRARIES = {CUDA: "libonnxruntime_providers_cuda.so", TENSORRT: "libonnxruntime_providers_tensorrt.so"}
-EXTRACT_BATCH = 64
+EXTRACT_BATCH = 64  # frames per extractor call, at most
 NOT_BUILT, NO_GPU = "not in this onnxruntime build", "no NVIDIA GPU or driver"
 
 
@@ -220,6 +220,18 @@ class Engine:
     @property
     def provider(self) -> str:
         return self.extractor.get_providers()[0]
+
+    @property
+    def folder_batch_frames(self) -> int:
+        """Frames a folder run puts in one extractor call: several clips' on a GPU, one clip's on the CPU.
+
+        On the CPU the cost per frame does not fall with the batch (measured:
+        20 and 60 frames, the same per frame) and each new batch shape runs
+        cold once; five interleaved folder runs of 12 clips gave int8 3.63
+        clips/s (median) with one clip per call against 3.02 with 64 frames,
+        fp32 1.77 against 1.72.
+        """
+        return EXTRACT_BATCH if self.provider != CPU else self.bundle.sequence_length
 
     def extract(self, frames: np.ndarray) -> np.ndarray:
         """float32 ``[N, F]`` features for uint8 RGB frames ``[N, S, S, 3]``, batched."""

@@ -2,7 +2,7 @@
 
 ```
 files ──► DecoderPool workers (read_clip) ──► decoded clips, in finishing order
-      ──► extractor batches filled with the frames of several clips ──► head ──► outcomes in input order
+      ──► extractor batches (several clips' frames on a GPU, one clip's on the CPU) ──► head ──► outcomes in input order
 ```
 """
 
@@ -97,7 +97,7 @@ class FolderPipeline:
         waiting: list[Decoded] = []
         reported = 0
         while reported < len(self.files):
-            batch = next_batch(self.pool, waiting)
+            batch = next_batch(self.pool, waiting, self.classifier.engine.folder_batch_frames)
             for position, outcome in batch_outcomes(self.classifier, batch, self.files, self.top_k):
                 finished[position] = outcome
             while reported in finished:
@@ -106,8 +106,9 @@ class FolderPipeline:
             self.pool.release(reported)
 
 
-def next_batch(pool: DecoderPool, waiting: list[Decoded]) -> list[Decoded]:
-    """Decoded clips to classify together: the earliest in input order, up to an extractor batch of frames.
+def next_batch(pool: DecoderPool, waiting: list[Decoded], batch_frames: int = EXTRACT_BATCH) -> list[Decoded]:
+    """Decoded clips to classify together: the earliest in input order, up to ``batch_frames`` frames
+    (at least one clip).
 
     Waits for a clip when none is decoded. Whatever is decoded joins
     ``waiting``; what does not fit in this batch stays there for the next.
@@ -119,7 +120,7 @@ def next_batch(pool: DecoderPool, waiting: list[Decoded]) -> list[Decoded]:
     waiting.sort(key=lambda item: item[0])
     batch = [waiting.pop(0)]
     frames = _frame_count(batch[0])
-    while waiting and frames + _frame_count(waiting[0]) <= EXTRACT_BATCH:
+    while waiting and frames + _frame_count(waiting[0]) <= batch_frames:
         frames += _frame_count(waiting[0])
         batch.append(waiting.pop(0))
     return batch
