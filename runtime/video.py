@@ -30,10 +30,11 @@ their read, and only the sampled ones are decoded (``cv2.imdecode``). That
 is for clips read without seeking: OpenCV's seeks do not land in packet
 mode, and reading through a long file costs more than seeking in it.
 Measured on a ten-second 320x240 clip, 20 frames of 250 read and prepared:
-16-20 ms against 74-84 ms decoding every frame. libjpeg and FFmpeg's decoder round differently (mean
-difference 0.8 of 255, at most 6). A packet ``imdecode`` cannot read (a
-camera's JPEG without Huffman tables, an interlaced pair of fields) or whose
-image is not the stream's size sends the clip back to FFmpeg's decoding.
+16-20 ms against 74-84 ms decoding every frame. libjpeg and FFmpeg's
+decoder round differently (mean difference 0.8 of 255, at most 6). A packet
+``imdecode`` cannot read (a camera's JPEG without Huffman tables, an
+interlaced pair of fields) or whose image is not the stream's size sends
+the clip back to FFmpeg's decoding.
 """
 
 from collections.abc import Iterator

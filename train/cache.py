@@ -2,8 +2,8 @@
 
 An entry is keyed by everything that decides a clip's features: the file
 (size, modification time and sha256 of its bytes), how frames are read from
-it (``READER_VERSION``), the sampler, sequence length and image size, and the extractor (backbone name and a sha256 of its
-weights). Change any of them and the key changes, so a stale entry is never
+it (``READER_VERSION``), the sampler, sequence length and image size, and
+the extractor (backbone name and a sha256 of its weights). Change any of them and the key changes, so a stale entry is never
 read; it is simply not found. Entries are written to scratch and renamed, and
 each holds a checksum of its features: a truncated or damaged entry reads as
 missing and is recomputed.
