@@ -32,6 +32,7 @@ from keras_example import first_frames_answer, keras_answer, sequence_prediction
 from measure import FASTEST, KERAS, MEDIAN, Command, Row, measure, printed_results
 from vclf.runtime.engine import CPU
 from vclf.runtime.video import read_clip
+from vclf.train.run import load_run
 from vclf.train.synth import CLASSES, FPS, random_spec, render_clip, write_video
 
 FOLDER_CLIPS, FOLDER_SECONDS, FOLDER_SIZE = 12, 10, (320, 240)
@@ -42,6 +43,7 @@ ROUNDS = 3
 MIN_SHARE_OF_BOUND = 0.9
 MIN_SPEED_UP = {"fp32": 4.0, "int8": 6.0}  # over the Keras example path
 KERAS_FOLDER = "Keras example path, folder, process"
+SUMMARY_RATE: dict[str, float] = {}  # precision → vclf-run's own clips/s on the folder, its best round
 
 
 @pytest.fixture(scope="session")
@@ -99,9 +101,6 @@ def test_vclf_run_on_a_folder(benchmark, bundles, keras_models, clip, folder, pr
         )
 
 
-SUMMARY_RATE: dict[str, float] = {}  # precision → vclf-run's own clips/s on the folder, its best round
-
-
 @pytest.mark.benchmark(group="folder")
 def test_keras_example_path_on_a_folder(benchmark, run_dir, keras_models, folder, quick):
     if quick:
@@ -109,8 +108,7 @@ def test_keras_example_path_on_a_folder(benchmark, run_dir, keras_models, folder
     paths = sorted(folder.glob("*.avi"))
     models = keras_models
     expected = {str(p): first_frames_answer(models.extractor, models.head, p, models.image_size) for p in paths}
-    labels = json.loads((run_dir / "labels.json").read_text())
-    command = Command("python", KERAS_EXAMPLE, run_dir, *paths, parse=printed_results(labels))
+    command = Command("python", KERAS_EXAMPLE, run_dir, *paths, parse=printed_results(load_run(run_dir).labels))
     row = Row(KERAS_FOLDER, KERAS, "fp32", "clips", len(paths), example=True)
     measure(benchmark, row, lambda: command, each_clip_matches(expected, "fp32"), 1, warm_up=False)
 
