@@ -1,6 +1,6 @@
 """Does a bundle's live label follow a change of action? Replays of grow clips then shrink clips.
 
-    python benchmarks/live_switch.py BUNDLE [--replays 11] [--clips 2]
+    python benchmarks/live_switch.py BUNDLE [--replays 11] [--clips 6]
 
 Each replay is ``--clips`` grow clips followed by as many shrink clips (40
 frames each, rendered as ``vclf-train synth`` renders its clips, a new
@@ -9,11 +9,12 @@ scene per clip), classified window by window as ``vclf-run --live`` does
 computes the same windows, as tests/test_live.py shows). Per replay it
 prints the share of predictions called ``grow`` before the switch and
 ``shrink`` from T sampled frames after it, when the window holds shrink
-frames only, and counts the replays where both shares reach 0.6.
+frames only, and counts the replays where both are more than half, as
+``make live-switch`` (tests/switch_live.py) asserts for one replay over each
+transport.
 """
 
 import sys
-from dataclasses import replace
 
 import click
 import numpy as np
@@ -22,20 +23,10 @@ from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.preprocess import prepare_frame
 from vclf.runtime.sampling import frame_mask, pad_sequence
-from vclf.train.synth import random_spec, render_clip
+from vclf.train.synth import action_stream
 
 CLIP_FRAMES = 40
-MOSTLY = 0.6
-
-
-def replay(seed: int, clips: int) -> tuple[list[np.ndarray], int]:
-    """The frames of ``clips`` grow clips then ``clips`` shrink clips, and the first shrink frame's index."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for label in ("grow", "shrink"):
-        for _ in range(clips):
-            frames += render_clip(replace(random_spec(label, rng), width=160, height=120, length=CLIP_FRAMES))
-    return frames, clips * CLIP_FRAMES
+MOSTLY = 0.5  # more than half
 
 
 def window_labels(engine: Engine, frames: list[np.ndarray]) -> list[str]:
@@ -53,22 +44,22 @@ def window_labels(engine: Engine, frames: list[np.ndarray]) -> list[str]:
 @click.command()
 @click.argument("bundle_dir")
 @click.option("--replays", default=11, show_default=True, help="Replays, seeded 0, 1, ...")
-@click.option("--clips", default=2, show_default=True, help="Clips of each action per replay.")
+@click.option("--clips", default=6, show_default=True, help="Clips of each action per replay.")
 def main(bundle_dir: str, replays: int, clips: int) -> None:
     engine = Engine(load_bundle(bundle_dir), "cpu")
     stride, length = engine.bundle.live_stride, engine.bundle.sequence_length
     click.echo("labels: " + ", ".join(f"{i} {label}" for i, label in enumerate(engine.bundle.labels)))
     passed = []
     for seed in range(replays):
-        frames, switch = replay(seed, clips)
+        frames, switch = action_stream(("grow", "shrink"), clips, np.random.default_rng(seed), CLIP_FRAMES), clips * CLIP_FRAMES
         called = window_labels(engine, frames)
         first_shrink = -(-switch // stride)
         before = np.mean([c == "grow" for c in called[:first_shrink]])
         after = np.mean([c == "shrink" for c in called[first_shrink + length :]])
-        passed.append(before >= MOSTLY and after >= MOSTLY)
+        passed.append(before > MOSTLY and after > MOSTLY)
         sequence = "".join(str(engine.bundle.labels.index(c)) for c in called)
         click.echo(f"replay {seed}: grow before the switch {before:.2f}, shrink after {after:.2f}  {sequence}")
-    click.echo(f"{sum(passed)} of {replays} replays mostly ({MOSTLY}) grow before and shrink after the switch")
+    click.echo(f"{sum(passed)} of {replays} replays mostly (more than {MOSTLY}) grow before and shrink after the switch")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vclf.runtime.engine import Engine
 from vclf.runtime.video import Clip, read_clip
 
 BIN = Path(sys.executable).parent
@@ -22,6 +23,18 @@ def run_command(*args: str, check: bool = True, env: dict | None = None) -> subp
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result
+
+
+def replay_fps(engine: Engine) -> float:
+    """A frame rate at which this machine classifies every stride-th frame of a replay with
+    time to spare: a loaded machine gets a slower replay, not dropped frames."""
+    frame = np.zeros((engine.bundle.image_size,) * 2 + (3,), np.uint8)[None]
+    engine.extract(frame)
+    started = time.perf_counter()
+    for _ in range(3):
+        engine.extract(frame)
+    step = (time.perf_counter() - started) / 3
+    return float(np.clip(engine.bundle.live_stride / (2 * step), 2, 20))
 
 
 def counting_frames(count: int, width: int = 96, height: int = 64) -> list[np.ndarray]:

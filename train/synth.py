@@ -81,6 +81,19 @@ def render_clip(spec: ClipSpec) -> list[np.ndarray]:
     return frames
 
 
+def action_stream(
+    labels: tuple[str, ...], clips: int, rng: np.random.Generator, length: int = 40, size: tuple[int, int] = (160, 120)
+) -> list[np.ndarray]:
+    """What a camera sees while the action changes: ``clips`` clips of each of ``labels`` in
+    turn, ``length`` frames of ``size`` (width, height) each, every clip a new scene
+    rendered as the training clips are."""
+    frames = []
+    for label in labels:
+        for _ in range(clips):
+            frames += render_clip(replace(random_spec(label, rng), width=size[0], height=size[1], length=length))
+    return frames
+
+
 def _draw(frame: np.ndarray, spec: ClipSpec, t: int, progress: float, centre: tuple[int, int], side: int) -> None:
     if spec.label == "grow":
         radius = int(side * (0.06 + 0.34 * progress))
