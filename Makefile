@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test bench soak system-packages clean
+.PHONY: demo test bench soak live-switch system-packages clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test: $(INSTALLED) system-packages
 # A 60 s live replay with inference slower than the source: memory must stay flat.
 soak: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests/soak_live.py -s
+
+# A live run's label follows a change of action, from a file, over HTTP and over RTSP, on a
+# model fitted with --live-windows on 90 synthetic clips per class (about ten minutes).
+live-switch: $(INSTALLED) system-packages
+	$(BIN)/python -m pytest tests/switch_live.py -s
 
 # The full latency suite: timed rows and ratio checks; the JSON, table and chart go to benchmarks/results/
 # (written also when a ratio check fails, which still fails the target).
