@@ -1,7 +1,7 @@
 """One benchmark row: load a variant, check its output, time it with pytest-benchmark, record what a reader compares.
 
 Each row's ``extra_info`` (kept in pytest-benchmark's JSON) holds p50, p90,
-p99, throughput, peak memory, provider and precision; extractor rows add
+p95, p99, throughput, peak memory, provider and precision; extractor rows add
 GFLOP/s and its share of the sgemm rate. Under ``--benchmark-disable`` a row
 runs its variant once and checks the output: no timing is claimed.
 
@@ -80,7 +80,7 @@ def measure(
     MEDIAN[row.variant] = median
     info = asdict(row)
     info.update(
-        {f"p{q}_ms": float(np.percentile(seconds, q) * 1e3) for q in (50, 90, 99)},
+        {f"p{q}_ms": float(np.percentile(seconds, q) * 1e3) for q in (50, 90, 95, 99)},
         throughput=row.items / median,
         peak_memory_mib=call.peak_memory_mib if isinstance(call, Command) else peak,
         memory_scope="process" if isinstance(call, Command) else "added in process",

@@ -102,14 +102,14 @@ def markdown(run: dict) -> str:
     for group, rows in groups.items():
         lines += [f"## {group}", ""]
         lines.append(
-            "| variant | provider | precision | p50 ms | p90 ms | p99 ms | throughput | peak MiB | GFLOP/s | of sgemm | speed-up | rounds |"
+            "| variant | provider | precision | p50 ms | p90 ms | p95 ms | p99 ms | throughput | peak MiB | GFLOP/s | of sgemm | speed-up | rounds |"
         )
-        lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             up = ups.get(group, {}).get(r["variant"])
             lines.append(
                 f"| {r['variant']} | {r['provider']} | {r['precision']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-                f"{r['p99_ms']:.1f} | {r['throughput']:.2f} {r['unit']}/s | {r['peak_memory_mib']:.0f} | "
+                f"{_maybe(r.get('p95_ms'), '.1f')} | {r['p99_ms']:.1f} | {r['throughput']:.2f} {r['unit']}/s | {r['peak_memory_mib']:.0f} | "
                 f"{_maybe(r.get('gflops'), '.1f')} | {_maybe(r.get('sgemm_share'), '.0%')} | "
                 f"{_maybe(up, '.2f', 'x')} | {r['rounds']} |"
             )
