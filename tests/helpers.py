@@ -25,16 +25,20 @@ def run_command(*args: str, check: bool = True, env: dict | None = None) -> subp
     return result
 
 
-def replay_fps(engine: Engine) -> float:
-    """A frame rate at which this machine classifies every stride-th frame of a replay with
-    time to spare: a loaded machine gets a slower replay, not dropped frames."""
+def extract_seconds(engine: Engine) -> float:
+    """What one live step's extractor call on one frame takes on this machine now."""
     frame = np.zeros((engine.bundle.image_size,) * 2 + (3,), np.uint8)[None]
     engine.extract(frame)
     started = time.perf_counter()
     for _ in range(3):
         engine.extract(frame)
-    step = (time.perf_counter() - started) / 3
-    return float(np.clip(engine.bundle.live_stride / (2 * step), 2, 20))
+    return (time.perf_counter() - started) / 3
+
+
+def replay_fps(engine: Engine) -> float:
+    """A frame rate at which this machine classifies every stride-th frame of a replay with
+    time to spare: a loaded machine gets a slower replay, not dropped frames."""
+    return float(np.clip(engine.bundle.live_stride / (2 * extract_seconds(engine)), 2, 20))
 
 
 def counting_frames(count: int, width: int = 96, height: int = 64) -> list[np.ndarray]:
