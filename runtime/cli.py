@@ -17,6 +17,7 @@ from .cluster import Cluster, cluster_of, engine_options
 from .engine import DEVICES
 from .gif import save_gif
 from .live_cli import LIVE_OPTIONS, live_options, run_live_command
+from .multi_cli import EVENT_OPTIONS, event_options, run_many_command, wants_many
 from .pipeline import FolderPipeline, Outcome, Summary
 from .sources import is_listing, is_live, resolve_files
 
@@ -61,6 +62,12 @@ classified continuously: every --stride frames the newest frame's features
 join a window of the bundle's sequence length and the head runs again. A
 window shows the frame with the top labels; q or Esc quits, as does Ctrl-C.
 
+Several live sources (several SOURCEs, or a .streams listing: one a line,
+optionally name=SOURCE) run in one process: each step batches the due frames
+of all of them into one extractor call. Output names each source; a source
+lost for good is reported and the others go on (exit 5 once all are lost).
+--events prints each action's start and end instead of every prediction.
+
 \b
 Examples:
   vclf-run clip.avi --model bundle/
@@ -68,10 +75,11 @@ Examples:
   vclf-run camera0 --model bundle/ --top-k 3
   vclf-run rtsp://10.0.0.5/stream --model bundle/ --no-display --json
   vclf-run clip.avi --model bundle/ --live --no-display
+  vclf-run cams.streams --model bundle/ --json --events
   vclf-run clips.txt --model bundle/ --engine ray --address head:6379 --out results.parquet
 """
 )
-@click.argument("source")
+@click.argument("sources", metavar="SOURCE...", nargs=-1, required=True)
 @click.option(
     "--model",
     "model_dir",
@@ -105,9 +113,10 @@ Examples:
 )
 @engine_options
 @live_options
+@event_options
 @reports_errors
 def main(
-    source: str,
+    sources: tuple[str, ...],
     model_dir: str,
     as_json: bool,
     top_k: int | None,
@@ -121,12 +130,20 @@ def main(
     **live,
 ) -> None:
     cluster = cluster_of(engine, address, workers)
-    if live.pop("live") or is_live(source):
+    replay_files, many = live.pop("live"), wants_many(sources, live["events"])
+    source = sources[0]
+    if many or replay_files or is_live(source):
         if cluster or table:
             raise click.UsageError(f"--{'engine ray' if cluster else 'out'} applies to files, not live sources")
-        run_live_command(source, model_dir, as_json, top_k, device, gif_path, **live)
+        if many:
+            run_many_command(sources, model_dir, as_json, top_k, device, gif_path, replay_files, **live)
+            return
+        given = options_given(EVENT_OPTIONS)
+        if given:
+            raise click.UsageError(f"--{given[0].replace('_', '-')} applies with --events")
+        run_live_command(source, model_dir, as_json, top_k, device, gif_path, **{k: live[k] for k in LIVE_OPTIONS})
         return
-    given = [name for name in LIVE_OPTIONS if click.get_current_context().get_parameter_source(name).name != "DEFAULT"]
+    given = options_given(LIVE_OPTIONS + EVENT_OPTIONS)
     if given:
         raise click.UsageError(f"--{given[0].replace('_', '-')} applies to live sources (a camera, a stream or --live)")
     files = resolve_files(source)
@@ -154,6 +171,12 @@ def main(
     if verbose:
         elapsed = (time.perf_counter() - started) * 1e3
         click.echo(f"vclf-run: {files[0]}: {elapsed:.0f} ms on {result.provider}", err=True)
+
+
+def options_given(names: tuple[str, ...]) -> list[str]:
+    """Those of ``names`` the user set on the command line (or through the environment)."""
+    context = click.get_current_context()
+    return [name for name in names if context.get_parameter_source(name).name != "DEFAULT"]
 
 
 def check_file_options(files: list[Path], gif_path: str | None, cluster: Cluster | None, table: Path | None) -> None:

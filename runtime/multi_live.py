@@ -1,0 +1,266 @@
+"""Several live sources in one loop, their due frames batched into one extractor call per step.
+
+    source 1 ──► LiveCapture ──┐                      ┌──► FeatureWindow 1 ──┐
+    source 2 ──► LiveCapture ──┼─► gather (one frame  ├──► FeatureWindow 2 ──┼─► head (one call
+    source N ──► LiveCapture ──┘   per ready source)  └──► FeatureWindow N ──┘   on B windows)
+             ──► prepare_frame ×B ──► extractor (one call on B frames)
+             ──► Smoother, EventTracker per source ──► JSON lines / tiled window
+
+Each step takes, without waiting, the next buffered frame of every source
+that has one (each source's buffer is the single-source one: bounded, drops
+oldest, the frames taken in its order), so a step's batch holds at most one
+frame per source: a fast source never starves the others, and a slow or
+stalled one never holds them back. When no source has a frame the loop
+sleeps ``IDLE_S`` and looks again; the sources that came ready meanwhile
+form the next batch, so while the extractor works for some, the others'
+frames gather for the next call.
+
+A source lost for good is reported once and leaves the loop; the others go
+on. The run ends when every source has ended (a replay played through, a
+stream lost) or a stop is asked for.
+"""
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .capture import CapturedFrame, LiveCapture
+from .classify import rank
+from .display import Window
+from .engine import Engine
+from .errors import SourceUnavailableError, VclfError
+from .events import Event, EventSettings, EventTracker
+from .live import FPS_PREDICTIONS, LivePrediction, LiveSummary, overlay_stats, stop_requests
+from .overlay import draw_caption, draw_overlay
+from .preprocess import prepare_frame
+from .window import FeatureWindow, Smoother
+
+IDLE_S = 0.002  # the wait before looking again when no source has a frame
+TILE = (480, 360)  # width, height of each source's tile in the window
+
+
+@dataclass
+class SourceState:
+    """One source's own parts: capture, window, smoother, events, counts."""
+
+    name: str
+    capture: LiveCapture
+    window: FeatureWindow
+    smoother: Smoother
+    events: EventTracker | None
+    summary: LiveSummary = field(default_factory=LiveSummary)
+    connection: int = 0
+    ended: bool = False
+    recent: deque = field(default_factory=lambda: deque(maxlen=FPS_PREDICTIONS))
+    shown: np.ndarray | None = None  # the last overlay, for the tiled window
+
+    def take(self) -> CapturedFrame | None:
+        """The next buffered frame, without waiting; None when there is none now."""
+        return self.capture.frames.get(0)
+
+
+@dataclass
+class MultiSummary:
+    """What the loop did, per source and in all: the steps and each step's batch size."""
+
+    sources: dict[str, LiveSummary]
+    events: dict[str, int]  # events started, per source
+    lost: dict[str, SourceUnavailableError]
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+def open_sources(
+    named: list[tuple[str, str]],
+    engine: Engine,
+    stride: int,
+    smooth: int,
+    reconnect: int,
+    report: Callable[[str], None],
+    events: EventSettings | None,
+) -> tuple[list[SourceState], dict[str, SourceUnavailableError]]:
+    """A state per source that opens; one that does not is reported and left out."""
+    bundle = engine.bundle
+    states, lost = [], {}
+    for name, source in named:
+        try:
+            capture = LiveCapture(source, stride, reconnect, report)
+        except SourceUnavailableError as exc:
+            report(f"error: {exc}")
+            lost[name] = exc
+            continue
+        tracker = EventTracker(bundle.labels, events) if events else None
+        states.append(
+            SourceState(name, capture, FeatureWindow(bundle.sequence_length, bundle.feature_size), Smoother(smooth), tracker)
+        )
+    return states, lost
+
+
+def warm_up(engine: Engine, sources: int) -> None:
+    """One extractor and head call per batch size the loop can make: ONNX Runtime runs each new shape cold once."""
+    bundle = engine.bundle
+    for size in range(1, sources + 1):
+        features = engine.extract(np.zeros((size, bundle.image_size, bundle.image_size, 3), np.uint8))
+        windows = np.zeros((size, bundle.sequence_length, bundle.feature_size), np.float32)
+        windows[:, 0] = features
+        masks = np.zeros((size, bundle.sequence_length), bool)
+        masks[:, 0] = True
+        engine.classify(windows, masks)
+
+
+def run_sources(
+    named: list[tuple[str, str]],
+    engine: Engine,
+    stride: int,
+    emit: Callable[[LivePrediction], None],
+    report: Callable[[str], None],
+    smooth: int = 1,
+    top_k: int | None = None,
+    reconnect: int = 5,
+    events: EventSettings | None = None,
+    emit_event: Callable[[str, Event], None] = lambda name, event: None,
+    window_title: str | None = None,
+) -> MultiSummary:
+    """Classify the ``(name, source)`` pairs live, batched, until all have ended or a stop is asked for.
+
+    ``emit`` gets each prediction (its ``source`` is the name), ``emit_event``
+    each event when ``events`` is given, ``report`` each line for stderr
+    (reconnects, sources lost, one summary line per source). With
+    ``window_title`` one window shows the sources' overlays side by side.
+    Raises SourceUnavailableError when every source is lost.
+    """
+    states, lost = open_sources(named, engine, stride, smooth, reconnect, report, events)
+    summary = MultiSummary({name: LiveSummary() for name, _ in named}, {}, lost)
+    if not states:
+        raise SourceUnavailableError(f"none of the {len(named)} sources could be opened")
+    warm_up(engine, len(states))
+    window = None
+    for state in states:
+        state.capture.start()
+    try:
+        window = Window(window_title) if window_title else None
+        with stop_requests() as stop:
+            while not stop.is_set():
+                due = gather(states, emit_event, report, summary)
+                if not due:
+                    if all(state.ended for state in states):
+                        break
+                    time.sleep(IDLE_S)
+                    continue
+                summary.batch_sizes.append(len(due))
+                for state, frame, probabilities in step(engine, due):
+                    prediction = predict(state, frame, probabilities, engine, top_k, window is not None)
+                    emit(prediction)
+                    if state.events:
+                        for event in state.events.update(frame.timestamp, probabilities, frame.index):
+                            emit_event(state.name, event)
+                if window and not window.show(tile([s.shown for s in states], [s.name for s in states])):
+                    break
+    finally:
+        for state in states:
+            state.capture.stop()
+        if window:
+            window.close()
+        for state in states:
+            finish(state, emit_event, report, summary)
+    if len(summary.lost) == len(named):
+        raise SourceUnavailableError(f"all {len(named)} sources are lost")
+    return summary
+
+
+def gather(
+    states: list[SourceState],
+    emit_event: Callable[[str, Event], None],
+    report: Callable[[str], None],
+    summary: MultiSummary,
+) -> list[tuple[SourceState, CapturedFrame]]:
+    """The next frame of every source that has one now; a source that reconnected forgets its
+    window; one that ended for good is closed here, once."""
+    due = []
+    for state in states:
+        if state.ended:
+            continue
+        frame = state.take()
+        if frame is None:
+            if state.capture.frames.finished:
+                finish(state, emit_event, report, summary)
+            continue
+        if frame.connection != state.connection:
+            state.window.clear()
+            state.smoother.clear()
+            if state.events:
+                for event in state.events.finish():
+                    emit_event(state.name, event)
+            state.connection = frame.connection
+        due.append((state, frame))
+    return due
+
+
+def step(engine: Engine, due: list[tuple[SourceState, CapturedFrame]]) -> list[tuple[SourceState, CapturedFrame, np.ndarray]]:
+    """One extractor call on the due frames, one head call on their sources' windows; smoothed probabilities per source."""
+    size = engine.bundle.image_size
+    frames = np.stack([prepare_frame(frame.image, size) for _, frame in due])
+    for (state, _), features in zip(due, engine.extract(frames)):
+        state.window.push(features)
+    inputs = [state.window.head_inputs() for state, _ in due]
+    probabilities = engine.classify(np.concatenate([f for f, _ in inputs]), np.concatenate([m for _, m in inputs]))
+    return [(state, frame, state.smoother.add(p)) for (state, frame), p in zip(due, probabilities)]
+
+
+def predict(
+    state: SourceState, frame: CapturedFrame, probabilities: np.ndarray, engine: Engine, top_k: int | None, shown: bool
+) -> LivePrediction:
+    """The source's prediction for this frame, counted in its summary (and drawn, for the window)."""
+    done = time.monotonic()
+    prediction = LivePrediction(
+        state.name,
+        rank(probabilities, engine.bundle.labels, top_k),
+        engine.provider,
+        frame.index,
+        frame.timestamp,
+        (done - frame.captured) * 1e3,
+        state.capture.frames.dropped,
+    )
+    state.summary.latencies_ms.append(prediction.latency_ms)
+    state.recent.append(done)
+    if shown:
+        state.shown = draw_overlay(frame.image, prediction.predictions, overlay_stats(state.recent, prediction))
+    return prediction
+
+
+def finish(state: SourceState, emit_event: Callable[[str, Event], None], report: Callable[[str], None], summary: MultiSummary) -> None:
+    """Close a source once: its last event ends, a loss is reported, its summary line goes out."""
+    if state.ended:
+        return
+    state.ended = True
+    if state.events:
+        for event in state.events.finish():
+            emit_event(state.name, event)
+        summary.events[state.name] = state.events.counts["start"]
+    error: VclfError | None = state.capture.error
+    if error is not None:
+        summary.lost[state.name] = error
+        report(f"error: {error}")
+    state.summary.frames_read, state.summary.dropped = state.capture.frames_read, state.capture.frames.dropped
+    summary.sources[state.name] = state.summary
+    line = f"{state.name}: {state.summary}"
+    if state.events:
+        line += f", {state.events.counts['start']} events"
+    report(line)
+
+
+def tile(overlays: list[np.ndarray | None], names: list[str]) -> np.ndarray:
+    """The sources' overlays in a grid, each scaled to ``TILE`` with its name along the bottom; blank until a first prediction."""
+    width, height = TILE
+    columns = math.ceil(math.sqrt(len(overlays)))
+    rows = math.ceil(len(overlays) / columns)
+    canvas = np.zeros((rows * height, columns * width, 3), np.uint8)
+    for position, (overlay, name) in enumerate(zip(overlays, names)):
+        cell = np.zeros((height, width, 3), np.uint8) if overlay is None else cv2.resize(overlay, TILE)
+        top, left = (position // columns) * height, (position % columns) * width
+        canvas[top : top + height, left : left + width] = draw_caption(cell, name)
+    return canvas
