@@ -6,14 +6,15 @@
              ──► prepare_frame ×B ──► extractor (one call on B frames)
              ──► Smoother, EventTracker per source ──► JSON lines / tiled window
 
-Each step takes, without waiting, the next buffered frame of every source
-that has one (each source's buffer is the single-source one: bounded, drops
-oldest, the frames taken in its order), so a step's batch holds at most one
-frame per source: a fast source never starves the others, and a slow or
-stalled one never holds them back. When no source has a frame the loop
-sleeps ``IDLE_S`` and looks again; the sources that came ready meanwhile
-form the next batch, so while the extractor works for some, the others'
-frames gather for the next call.
+Each step takes the next buffered frame of every source that has one
+(each source's buffer is the single-source one: bounded, drops oldest, the
+frames taken in its order), so a step's batch holds at most one frame per
+source: a fast source never starves the others. Once a first frame is
+there, the step waits at most ``GATHER_S`` for the sources still without
+one, then runs on what it has: a slow or stalled source never holds the
+others back longer than that. When no source has a frame the loop sleeps
+``IDLE_S`` and looks again. While the extractor works for some sources the
+others' frames gather for the next call, so a loaded step batches more.
 
 A source lost for good is reported once and leaves the loop; the others go
 on. The run ends when every source has ended (a replay played through, a
@@ -41,6 +42,7 @@ from .preprocess import prepare_frame
 from .window import FeatureWindow, Smoother
 
 IDLE_S = 0.002  # the wait before looking again when no source has a frame
+GATHER_S = 0.005  # the longest a step waits, after its first frame, for the other sources' frames
 TILE = (480, 360)  # width, height of each source's tile in the window
 
 
@@ -124,6 +126,7 @@ def run_sources(
     events: EventSettings | None = None,
     emit_event: Callable[[str, Event], None] = lambda name, event: None,
     window_title: str | None = None,
+    max_batch: int | None = None,
 ) -> MultiSummary:
     """Classify the ``(name, source)`` pairs live, batched, until all have ended or a stop is asked for.
 
@@ -131,6 +134,10 @@ def run_sources(
     each event when ``events`` is given, ``report`` each line for stderr
     (reconnects, sources lost, one summary line per source). With
     ``window_title`` one window shows the sources' overlays side by side.
+    ``max_batch`` caps a step's frames (default: one per source); the
+    sources are looked at from a position that moves on each step, so a cap
+    below the number of sources still serves each in turn (``max_batch=1``:
+    one source per step, each its own extractor call).
     Raises SourceUnavailableError when every source is lost.
     """
     states, lost = open_sources(named, engine, stride, smooth, reconnect, report, events)
@@ -145,7 +152,8 @@ def run_sources(
         window = Window(window_title) if window_title else None
         with stop_requests() as stop:
             while not stop.is_set():
-                due = gather(states, emit_event, report, summary)
+                turn = len(summary.batch_sizes) % len(states)
+                due = gather(states[turn:] + states[:turn], max_batch or len(states), emit_event, report, summary)
                 if not due:
                     if all(state.ended for state in states):
                         break
@@ -174,30 +182,48 @@ def run_sources(
 
 def gather(
     states: list[SourceState],
+    limit: int,
     emit_event: Callable[[str, Event], None],
     report: Callable[[str], None],
     summary: MultiSummary,
 ) -> list[tuple[SourceState, CapturedFrame]]:
-    """The next frame of every source that has one now; a source that reconnected forgets its
-    window; one that ended for good is closed here, once."""
-    due = []
-    for state in states:
-        if state.ended:
-            continue
-        frame = state.take()
-        if frame is None:
-            if state.capture.frames.finished:
-                finish(state, emit_event, report, summary)
-            continue
-        if frame.connection != state.connection:
-            state.window.clear()
-            state.smoother.clear()
-            if state.events:
-                for event in state.events.finish():
-                    emit_event(state.name, event)
-            state.connection = frame.connection
-        due.append((state, frame))
-    return due
+    """The next frame of every source that has one, up to ``limit``, in ``states``' order.
+
+    After the first frame it waits up to ``GATHER_S`` for the rest. A source
+    that reconnected forgets its window; one that ended is closed here, once.
+    """
+    due: dict[int, tuple[SourceState, CapturedFrame]] = {}
+    deadline = None
+    while True:
+        for position, state in enumerate(states):
+            if state.ended or position in due or len(due) == limit:
+                continue
+            frame = state.take()
+            if frame is None:
+                if state.capture.frames.finished:
+                    finish(state, emit_event, report, summary)
+                continue
+            if frame.connection != state.connection:
+                forget(state, emit_event)
+                state.connection = frame.connection
+            due[position] = (state, frame)
+        waiting = min(limit, sum(not state.ended for state in states)) - len(due)
+        if not due or not waiting:
+            break
+        deadline = deadline or time.monotonic() + GATHER_S
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(IDLE_S / 4)
+    return [due[position] for position in sorted(due)]
+
+
+def forget(state: SourceState, emit_event: Callable[[str, Event], None]) -> None:
+    """After a reconnect: what came before is not what the source shows now; an action under way ends."""
+    state.window.clear()
+    state.smoother.clear()
+    if state.events:
+        for event in state.events.finish():
+            emit_event(state.name, event)
 
 
 def step(engine: Engine, due: list[tuple[SourceState, CapturedFrame]]) -> list[tuple[SourceState, CapturedFrame, np.ndarray]]:

@@ -11,7 +11,7 @@ CAMERA = re.compile(r"^camera(\d+)$")
 STREAM_SCHEMES = ("rtsp://", "http://", "https://")
 LISTING_SUFFIXES = (".txt", ".lst")
 STREAMS_SUFFIX = ".streams"
-STREAM_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)=(?P<source>.+)$")
+STREAM_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)\s*=\s*(?P<source>.+)$")
 
 
 def is_live(source: str) -> bool:
