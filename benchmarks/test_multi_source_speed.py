@@ -17,7 +17,8 @@ least the aggregate rate of the other two (within 3%: sources that all are
 kept up with give the same rate) and a lower p95. Printed: the table, the
 CPU with its flags and the load, and the largest N each arrangement holds at
 stride rate (95% of it) with p95 under 200 ms. Quick mode (``make test``):
-N = 2 for a few seconds, each arrangement's output checked, nothing timed.
+the fp32 bundle, N = 2 for two seconds, each arrangement's output checked,
+nothing timed.
 """
 
 import json
@@ -38,7 +39,7 @@ from vclf.train.synth import random_spec, render_clip, write_video
 
 SOURCE_FPS = 25.0
 COUNTS, QUICK_COUNTS = (1, 2, 4, 8), (2,)
-SECONDS, QUICK_SECONDS = 20.0, 3.0
+SECONDS, QUICK_SECONDS = 20.0, 2.0
 START_TIMEOUT_S = 120
 ARRANGEMENTS = ("batched", "separate", "sequential")
 SEQUENTIAL = Path(__file__).with_name("sequential_sources.py")
@@ -137,13 +138,13 @@ def check_records(records: list[dict], urls: list[str], labels: list[str]) -> No
 
 
 def bundle_cases(quick: bool) -> list[str]:
-    return ["fp32", "int8"] if quick else ["fp32", "int8", EDGE]
+    return ["fp32"] if quick else ["fp32", "int8", EDGE]
 
 
 @pytest.mark.parametrize("case", ["fp32", "int8", EDGE])
 def test_several_sources_batched_against_separate_processes_and_sequential_steps(bundles, edge_bundle, stream_clip, quick, case):
     if case not in bundle_cases(quick):
-        pytest.skip("quick mode: the tests' bundles only")
+        pytest.skip("quick mode: the tests' fp32 bundle only")
     bundle = edge_bundle if case == EDGE else bundles[case]
     meta = json.loads((bundle / "bundle.json").read_text())
     stride, seconds = meta["live_stride"], QUICK_SECONDS if quick else SECONDS

@@ -85,7 +85,8 @@ def open_sources(
     report: Callable[[str], None],
     events: EventSettings | None,
 ) -> tuple[list[SourceState], dict[str, SourceUnavailableError]]:
-    """A state per source that opens; one that does not is reported and left out."""
+    """A state per source that opens; a camera or stream that does not is reported and left out.
+    Any other failure (a file that is not a video) releases the sources opened so far and is raised."""
     bundle = engine.bundle
     states, lost = [], {}
     for name, source in named:
@@ -95,6 +96,10 @@ def open_sources(
             report(f"error: {exc}")
             lost[name] = exc
             continue
+        except VclfError:
+            for state in states:
+                state.capture.start().stop()
+            raise
         tracker = EventTracker(bundle.labels, events) if events else None
         states.append(
             SourceState(name, capture, FeatureWindow(bundle.sequence_length, bundle.feature_size), Smoother(smooth), tracker)
