@@ -8,9 +8,10 @@ second. Each arrangement runs until every source predicts, then
 ``SECONDS`` are measured from the predictions' own timestamps: aggregate
 predictions per second, per-source latency p50 and p95 (frame arrival to
 prediction), and frames dropped beyond the stride (the ``dropped`` count's
-rise over the window). Bundles: the tests' small one (fp32 and int8) and,
-in the full run, the fastest edge backbone the project has
-(``mobilenet_v3_small``) exported int8.
+rise over the window). Bundles: the tests' small one (112 px, fp32 and
+int8) and, in the full run, the fastest edge backbone the project has
+(``mobilenet_v3_small``) fitted as the tests' run is and exported int8
+(fp32 where the int8 guard refuses; the table says which).
 
 Asserted (full run only): at N = 4 and 8, the batching process gives at
 least the aggregate rate of the other two (within 3%: sources that all are
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import BackgroundCommand, run_command
+from helpers import BackgroundCommand
 from measure import cpu_flags
 from streaming import MjpegServer
 from vclf.train.synth import random_spec, render_clip, write_video
@@ -45,7 +46,7 @@ ARRANGEMENTS = ("batched", "separate", "sequential")
 SEQUENTIAL = Path(__file__).with_name("sequential_sources.py")
 AT_STRIDE_RATE = 0.95
 P95_LIMIT_MS = 200.0
-EDGE = "mobilenet_v3_small int8"
+EDGE = "mobilenet_v3_small"
 RESULTS: dict[tuple[str, str, int], "Figures"] = {}  # (bundle, arrangement, N) → figures
 
 
@@ -69,22 +70,7 @@ def stream_clip(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("streams") / "spin.avi", render_clip(spec), fps=SOURCE_FPS)
 
 
-@pytest.fixture(scope="module")
-def edge_bundle(quick, tmp_path_factory):
-    """The fastest edge backbone fitted on the benchmark's data (random weights: speed, not accuracy), int8."""
-    if quick:
-        return None
-    from conftest import FULL_RUN_CLIPS, INT8_EXPORT, built
-
-    data = built(tmp_path_factory, "bench-data", lambda out: run_command("vclf-train", "synth", out, "--seed", "0", *FULL_RUN_CLIPS))
-    run = built(
-        tmp_path_factory,
-        "bench-run-mobilenet",
-        lambda out: run_command(
-            "vclf-train", "fit", data, "--out", out, "--weights", "none", "--no-cache", "--backbone", "mobilenet_v3_small"
-        ),
-    )
-    return built(tmp_path_factory, "bench-mobilenet-int8", lambda out: run_command("vclf-export", run, "--out", out, *INT8_EXPORT))
+CASES = {"fp32": "bundle", "int8": "int8_bundle", EDGE: "edge_bundle"}  # case → the fixture that gives its bundle
 
 
 def commands(arrangement: str, bundle: Path, stride: int, urls: list[str]) -> list[tuple[str, ...]]:
@@ -137,15 +123,11 @@ def check_records(records: list[dict], urls: list[str], labels: list[str]) -> No
         assert record["latency_ms"] >= 0 and record["dropped"] >= 0
 
 
-def bundle_cases(quick: bool) -> list[str]:
-    return ["fp32"] if quick else ["fp32", "int8", EDGE]
-
-
-@pytest.mark.parametrize("case", ["fp32", "int8", EDGE])
-def test_several_sources_batched_against_separate_processes_and_sequential_steps(bundles, edge_bundle, stream_clip, quick, case):
-    if case not in bundle_cases(quick):
+@pytest.mark.parametrize("case", CASES)
+def test_several_sources_batched_against_separate_processes_and_sequential_steps(request, stream_clip, quick, case):
+    if quick and case != "fp32":
         pytest.skip("quick mode: the tests' fp32 bundle only")
-    bundle = edge_bundle if case == EDGE else bundles[case]
+    bundle = request.getfixturevalue(CASES[case])
     meta = json.loads((bundle / "bundle.json").read_text())
     stride, seconds = meta["live_stride"], QUICK_SECONDS if quick else SECONDS
     for count in QUICK_COUNTS if quick else COUNTS:
@@ -160,13 +142,13 @@ def test_several_sources_batched_against_separate_processes_and_sequential_steps
             for server in servers:
                 server.stop()
     if not quick:
-        print_table(case)
+        print_table(f"{case} {meta['precision']}, {meta['image_size']} px, stride {stride}", case)
 
 
-def print_table(case: str) -> None:
+def print_table(title: str, case: str) -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
     flags = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "sse4", "fma", "amx"))))
-    print(f"\n{case}: {cpu}, {os.cpu_count()} CPUs ({flags}); load average {os.getloadavg()[0]:.2f}")
+    print(f"\n{title}: {cpu}, {os.cpu_count()} CPUs ({flags}); load average {os.getloadavg()[0]:.2f}")
     print(f"{'N':>3} {'arrangement':<11}{'pred/s':>9}{'of stride rate':>16}{'p50 ms':>9}{'p95 ms':>9}{'dropped':>9}")
     for count in COUNTS:
         for arrangement in ARRANGEMENTS:
@@ -179,7 +161,7 @@ def print_table(case: str) -> None:
 
 
 @pytest.mark.ratio
-@pytest.mark.parametrize("case", ["fp32", "int8", EDGE])
+@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("count", [4, 8])
 def test_batching_gives_at_least_the_others_rate_and_a_lower_p95(case, count):
     batched = RESULTS[case, "batched", count]
