@@ -109,6 +109,16 @@ class FrameBuffer:
             self._ready.wait_for(lambda: self._frames or self._closed, timeout)
             return self._frames.popleft() if self._frames else None
 
+    def newest(self) -> CapturedFrame | None:
+        """The newest buffered frame without waiting, the older ones dropped (and counted); None if none."""
+        with self._ready:
+            if not self._frames:
+                return None
+            self.dropped += len(self._frames) - 1
+            newest = self._frames.pop()
+            self._frames.clear()
+            return newest
+
     @property
     def finished(self) -> bool:
         """Closed and drained: no frame will come any more."""

@@ -6,10 +6,11 @@
              ──► prepare_frame ×B ──► extractor (one call on B frames)
              ──► Smoother, EventTracker per source ──► JSON lines / tiled window
 
-Each step takes the next buffered frame of every source that has one
-(each source's buffer is the single-source one: bounded, drops oldest, the
-frames taken in its order), so a step's batch holds at most one frame per
-source: a fast source never starves the others. Once a first frame is
+Each step takes the newest buffered frame of every source that has one
+(each source's buffer is the single-source one, bounded and dropping the
+oldest; a step also drops, and counts, a source's older buffered frame,
+which is only there when the loop is behind), so a step's batch holds at
+most one frame per source: a fast source never starves the others. Once a first frame is
 there, the step waits at most ``GATHER_S`` for the sources still without
 one, then runs on what it has: a slow or stalled source never holds the
 others back longer than that. When no source has a frame the loop sleeps
@@ -62,8 +63,8 @@ class SourceState:
     shown: np.ndarray | None = None  # the last overlay, for the tiled window
 
     def take(self) -> CapturedFrame | None:
-        """The next buffered frame, without waiting; None when there is none now."""
-        return self.capture.frames.get(0)
+        """The newest buffered frame, without waiting (older ones are dropped); None when there is none now."""
+        return self.capture.frames.newest()
 
 
 @dataclass
@@ -192,7 +193,7 @@ def gather(
     report: Callable[[str], None],
     summary: MultiSummary,
 ) -> list[tuple[SourceState, CapturedFrame]]:
-    """The next frame of every source that has one, up to ``limit``, in ``states``' order.
+    """The newest frame of every source that has one, up to ``limit``, in ``states``' order.
 
     After the first frame it waits up to ``GATHER_S`` for the rest. A source
     that reconnected forgets its window; one that ended is closed here, once.
@@ -280,7 +281,8 @@ def finish(state: SourceState, emit_event: Callable[[str, Event], None], report:
     summary.sources[state.name] = state.summary
     line = f"{state.name}: {state.summary}"
     if state.events:
-        line += f", {state.events.counts['start']} events"
+        started = state.events.counts["start"]
+        line += f", {started} event{'' if started == 1 else 's'}"
     report(line)
 
 

@@ -32,6 +32,15 @@ def test_full_buffer_drops_the_oldest_frames_and_counts_them():
     assert buffer.dropped == 3 and buffer.get() is None and buffer.finished
 
 
+def test_newest_takes_the_latest_frame_at_once_and_counts_the_older_one_dropped():
+    buffer = FrameBuffer(2)
+    assert buffer.newest() is None, "nothing buffered: no wait"
+    for index in range(2):
+        buffer.put(CapturedFrame(index, np.zeros((1, 1, 3), np.uint8), 0.0, 0.0, 0))
+    assert buffer.newest().index == 1 and buffer.dropped == 1
+    assert buffer.newest() is None and buffer.dropped == 1
+
+
 def test_file_replay_hands_on_every_stride_th_frame_at_the_file_frame_rate(tmp_path):
     clip = write_video(tmp_path / "clip.avi", counting_frames(10), fps=20)
     capture = LiveCapture(str(clip), stride=3, buffer_frames=10).start()

@@ -204,7 +204,8 @@ def test_events_print_one_json_line_per_start_and_end_and_the_summary_counts_the
     for start, end in zip(events[::2], events[1::2]):
         assert start["label"] == end["label"] and start["start"] == end["start"] and start["end"] is None
         assert end["end"] >= end["start"] and end["duration"] == pytest.approx(end["end"] - end["start"], abs=1e-5)
-    assert result.stderr.strip().splitlines()[-1].endswith(f", {len(events) // 2} events")
+    started = len(events) // 2
+    assert result.stderr.strip().splitlines()[-1].endswith(f", {started} event{'' if started == 1 else 's'}")
 
 
 def test_window_tiles_the_sources_overlays_in_a_grid_with_their_names():
