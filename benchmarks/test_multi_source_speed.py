@@ -15,7 +15,13 @@ int8) and, in the full run, the fastest edge backbone the project has
 
 Asserted (full run only): at N = 4 and 8, the batching process gives at
 least the aggregate rate of the other two (within 3%: sources that all are
-kept up with give the same rate) and a lower p95. Printed: the table, the
+kept up with give the same rate) and a lower p95 than N processes. Its p95
+against the sequential process is printed, not asserted: on a CPU, where
+the extractor's cost per frame hardly falls with the batch, each frame of a
+step waits for the whole batch, while the sequential process's frames wait
+for one call each; past what the machine keeps up with, the sequential
+process keeps its p95 by classifying fewer frames and dropping the rest
+(measured on 2 loaded cores: README, "Several sources"). Printed: the table, the
 CPU with its flags and the load, and the largest N each arrangement holds at
 stride rate (95% of it) with p95 under 200 ms. Quick mode (``make test``):
 the fp32 bundle, N = 2 for two seconds, each arrangement's output checked,
@@ -163,9 +169,10 @@ def print_table(title: str, case: str) -> None:
 @pytest.mark.ratio
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("count", [4, 8])
-def test_batching_gives_at_least_the_others_rate_and_a_lower_p95(case, count):
+def test_batching_gives_at_least_the_others_rate_and_a_lower_p95_than_separate_processes(case, count):
     batched = RESULTS[case, "batched", count]
     for other in ("separate", "sequential"):
         theirs = RESULTS[case, other, count]
         assert batched.predictions_per_s >= 0.97 * theirs.predictions_per_s, (case, count, other, batched, theirs)
-        assert batched.p95_ms < theirs.p95_ms, (case, count, other, batched, theirs)
+    separate = RESULTS[case, "separate", count]
+    assert batched.p95_ms < separate.p95_ms, (case, count, batched, separate)
