@@ -28,7 +28,8 @@ from helpers import SESSION_IMAGE_SIZE, replay_fps, run_command
 from streaming import MjpegServer, RtspServer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
-from vclf.train.synth import action_stream, write_video
+from vclf.runtime.events import MIN_DURATION_S, MIN_GAP_S
+from vclf.train.synth import FPS, action_stream, write_video
 
 CLIPS_PER_ACTION = 6  # one scene can fool a head on random-weight features; six seldom all do
 CLIP_FRAMES = 40
@@ -101,8 +102,14 @@ def test_rtsp_follows_the_switch(engine, switch_bundle, switch_clip):
 def test_events_on_grow_shrink_grow_are_exactly_its_three_actions_with_boundaries_within_t(engine, switch_bundle, tmp_path):
     frames = action_stream(("grow", "shrink"), CLIPS_PER_ACTION, np.random.default_rng(2026), CLIP_FRAMES)
     frames += action_stream(("grow",), CLIPS_PER_ACTION, np.random.default_rng(2027), CLIP_FRAMES)
-    clip = write_video(tmp_path / "grow-shrink-grow.avi", frames, fps=replay_fps(engine))
-    result = run_command("vclf-run", clip, "--model", switch_bundle, "--live", "--no-display", "--json", "--events")
+    fps = replay_fps(engine)
+    clip = write_video(tmp_path / "grow-shrink-grow.avi", frames, fps=fps)
+    # The defaults were measured at the synthetic set's 25 fps; a slower replay stretches every misread scene in time.
+    durations = [f"{seconds * FPS / fps:.3f}" for seconds in (MIN_DURATION_S, MIN_GAP_S)]
+    result = run_command(
+        "vclf-run", clip, "--model", switch_bundle, "--live", "--no-display", "--json", "--events",
+        "--min-duration", durations[0], "--min-gap", durations[1],
+    )
     events = [json.loads(line) for line in result.stdout.splitlines()]
     print(f"\n{[(e['event'], e['label'], e['start_frame'], e['end_frame']) for e in events]}")
     assert [(e["event"], e["label"]) for e in events] == [
