@@ -24,7 +24,7 @@ stream lost) or a stop is asked for.
 
 import math
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,12 +69,13 @@ class SourceState:
 
 @dataclass
 class MultiSummary:
-    """What the loop did, per source and in all: the steps and each step's batch size."""
+    """What the loop did, per source and in all: the steps, and how many had each batch size."""
 
     sources: dict[str, LiveSummary]
     events: dict[str, int]  # events started, per source
     lost: dict[str, SourceUnavailableError]
-    batch_sizes: list[int] = field(default_factory=list)
+    steps: int = 0
+    batch_sizes: Counter = field(default_factory=Counter)  # frames in a step → steps with that many
 
 
 def open_sources(
@@ -158,14 +159,15 @@ def run_sources(
         window = Window(window_title) if window_title else None
         with stop_requests() as stop:
             while not stop.is_set():
-                turn = len(summary.batch_sizes) % len(states)
+                turn = summary.steps % len(states)
                 due = gather(states[turn:] + states[:turn], max_batch or len(states), emit_event, report, summary)
                 if not due:
                     if all(state.ended for state in states):
                         break
                     time.sleep(IDLE_S)
                     continue
-                summary.batch_sizes.append(len(due))
+                summary.steps += 1
+                summary.batch_sizes[len(due)] += 1
                 for state, frame, probabilities in step(engine, due):
                     prediction = predict(state, frame, probabilities, engine, top_k, window is not None)
                     emit(prediction)
