@@ -46,7 +46,7 @@ def display_usable() -> bool:
 def window_problem() -> str | None:
     """Why no window can open here, or None when one can."""
     if opencv_gui() == NO_GUI:
-        return f"this OpenCV build ({distribution_of('cv2')}) has no GUI; install opencv-python for the window"
+        return f"this OpenCV build ({distribution_of('cv2')}) has no GUI (the window needs opencv-python in its place)"
     if not display_usable():
         return "no usable display ($DISPLAY unset or unreachable)"
     return None

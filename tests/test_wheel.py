@@ -7,7 +7,9 @@ nothing else (pip's cache makes that about 40 s here). ``vclf-train`` and
 time: their ``--help`` runs with the checkout virtualenv's site-packages on
 ``PYTHONPATH`` (the extras' packages; vclf itself still comes from the wheel,
 which the test checks), so what is checked is that the wheel holds their code
-and entry points, not that their extras resolve.
+and entry points, not that their extras resolve. A second virtualenv holds the
+README's slim install (``requirements/headless.txt``, then the wheel with
+``--no-deps``): the CPU build of ONNX Runtime and OpenCV without its GUI.
 """
 
 import json
@@ -53,6 +55,18 @@ def wheel_venv(distributions, tmp_path_factory) -> Path:
         [venv / "bin" / "python", "-m", "pip", "install", "--quiet", distributions[1]], capture_output=True, text=True
     )
     assert install.returncode == 0, install.stderr[-3000:]
+    return venv
+
+
+@pytest.fixture(scope="module")
+def headless_venv(distributions, tmp_path_factory) -> Path:
+    """The README's slim install: requirements/headless.txt, then the wheel with --no-deps."""
+    venv = tmp_path_factory.mktemp("headless-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
+    pip = [venv / "bin" / "python", "-m", "pip", "install", "--quiet"]
+    for args in (["-r", REPO / "requirements" / "headless.txt"], ["--no-deps", distributions[1]]):
+        install = subprocess.run([*pip, *args], capture_output=True, text=True)
+        assert install.returncode == 0, install.stderr[-3000:]
     return venv
 
 
@@ -107,3 +121,14 @@ def test_vclf_run_from_the_wheel_classifies_a_clip_as_the_checkout_does(wheel_ve
     ours, theirs = probabilities(installed.stdout), probabilities(checkout.stdout)
     assert ours.keys() == theirs.keys()
     assert np.allclose([ours[k] for k in ours], [theirs[k] for k in ours], atol=1e-6)
+
+
+def test_headless_install_runs_on_the_cpu_build_and_says_why_there_is_no_window(headless_venv, bundle, dataset):
+    version = from_wheel(headless_venv, "vclf-run", "--version").stdout
+    assert "ONNX Runtime: onnxruntime " in version and "OpenCV: opencv-python-headless" in version and "(GUI: NONE)" in version
+    clip = sorted((dataset / "test").glob("grow_*.avi"))[0]
+    result = from_wheel(headless_venv, "vclf-run", clip, "--model", bundle, "--live", "--display", "--stride", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "has no GUI" in result.stderr.splitlines()[0]
+    predictions = [json.loads(line) for line in result.stdout.splitlines()]
+    assert predictions and all(p["provider"] == "CPUExecutionProvider" for p in predictions)
