@@ -14,9 +14,10 @@ end each side decodes the clip with its own OpenCV build, whose JPEG decoder
 gives pixels a few levels apart, so the probabilities only agree loosely;
 the test measures that pixel difference and reports it beside them.
 
-Inside the root ``/proc/cpuinfo`` is a Cortex-A72's: under QEMU 7.2 ONNX
-Runtime crashes reading the host's x86 one, and ``/sys`` stays unmounted for
-the same reason. Everything runs in a private mount namespace, so nothing
+Inside the root ``/proc/cpuinfo`` is two Cortex-A72s' (``tests/aarch64/cpuinfo``):
+under QEMU 7.2 ONNX Runtime crashes reading the host's x86 one. ``/sys`` is
+not the host's either but a tmpfs with only the CPU list those two make
+(ONNX Runtime warns on stderr without it). Everything runs in a private mount namespace, so nothing
 stays mounted after a failure. Run as root; the root and the x86 bundle are
 kept under ``build/`` between runs.
 """
@@ -46,6 +47,7 @@ INSIDE = "/opt/vclf-check"  # WORK's files as the root sees them
 VENV = "/opt/venv"  # the root's virtualenv, kept between runs: only vclf is reinstalled
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
 CPUINFO = Path(__file__).parent / "aarch64" / "cpuinfo"
+CPU_LIST = "0-1"  # the processors of CPUINFO, as /sys/devices/system/cpu lists them
 SAME_FRAMES_TOLERANCE = 1e-5  # the same graphs on the same frames: float rounding only
 END_TO_END_TOLERANCE = 0.15  # each side's own JPEG decoding (see the module docstring)
 LIVE_FPS = 2.0  # slow enough that the emulated extractor keeps up: no frame dropped on either side
@@ -61,8 +63,11 @@ def in_root(command: str, timeout: float = EMULATED_TIMEOUT_S) -> subprocess.Com
             "PIP_DEFAULT_TIMEOUT=180", "VCLF_CACHE=/tmp/vclf-cache", "sh", "-c", command,
         ]
     )
+    cpus = f"{ROOT}/sys/devices/system/cpu"
     script = (
         f"mount -t proc proc {ROOT}/proc && mount --bind {CPUINFO} {ROOT}/proc/cpuinfo"
+        f" && mount -t tmpfs sys {ROOT}/sys && mkdir -p {cpus}"
+        f" && echo {CPU_LIST} > {cpus}/possible && echo {CPU_LIST} > {cpus}/present"
         f" && mount --rbind /dev {ROOT}/dev && exec {inner}"
     )
     return subprocess.run(
@@ -142,6 +147,7 @@ def arm64_venv(bundle, clips) -> dict:
     for name in ("/etc/hosts", "/etc/resolv.conf"):
         shutil.copy(name, ROOT / name.lstrip("/"))
     shutil.copy(HOST_CA, ROOT / "etc/ssl/certs/host-ca.crt")
+    fresh = not (ROOT / VENV.lstrip("/") / "bin" / "python").exists()
     install = (
         f"test -x {VENV}/bin/python || python3 -m venv {VENV}; "
         f"{VENV}/bin/pip install --quiet -r {INSIDE}/headless.txt && "
@@ -149,7 +155,7 @@ def arm64_venv(bundle, clips) -> dict:
         f"du -sm {VENV} | cut -f1"
     )
     result, seconds = timed(lambda: checked(in_root(install), "pip install in the arm64 root"))
-    return {"install_s": seconds, "venv_mb": int(result.stdout.split()[-1]), "root_build_s": int((ROOT / ".build-seconds").read_text())}
+    return {"install_s": round(seconds, 1), "venv_fresh": fresh, "venv_mb": int(result.stdout.split()[-1]), "root_build_s": int((ROOT / ".build-seconds").read_text())}
 
 
 def test_vclf_run_on_emulated_arm64_matches_this_machine(bundle, clips, arm64_venv):
@@ -158,7 +164,7 @@ def test_vclf_run_on_emulated_arm64_matches_this_machine(bundle, clips, arm64_ve
 
     version = checked(in_root("uname -m; vclf-run --version"), "vclf-run --version in the root").stdout
     assert version.startswith("aarch64\n")
-    assert re.search(r"ONNX Runtime: onnxruntime \S+ \(CPUExecutionProvider", version), version
+    assert re.search(r"ONNX Runtime: onnxruntime [0-9.]+ \(.*CPUExecutionProvider\)", version), version
     assert "OpenCV: opencv-python-headless" in version and "(GUI: NONE)" in version
 
     # The clip: the same command on both sides.
