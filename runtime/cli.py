@@ -42,6 +42,7 @@ def describe_builds() -> str:
 
 
 def show_version(context: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: eager, so it answers before SOURCE and --model are asked for."""
     if value and not context.resilient_parsing:
         click.echo(describe_builds())
         context.exit()
