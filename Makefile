@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test bench soak live-switch system-packages clean gpu-carry bench-gpu bench-gpu-dry
+.PHONY: demo test bench soak live-switch aarch64 system-packages clean gpu-carry bench-gpu bench-gpu-dry
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ soak: $(INSTALLED) system-packages
 # model fitted with --live-windows on 90 synthetic clips per class (about ten minutes).
 live-switch: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests/switch_live.py -s
+
+# vclf-run from the wheel built here, on an emulated arm64 Debian (QEMU user mode), against this
+# machine's predictions. As root; the root is built once into build/arm64-root (a few minutes) and kept.
+aarch64: $(INSTALLED)
+	tests/aarch64/root.sh build/arm64-root
+	$(BIN)/python -m pytest tests/aarch64_emulated.py -s
 
 # The full latency suite: timed rows and ratio checks; the JSON, table and chart go to benchmarks/results/
 # (written also when a ratio check fails, which still fails the target).
