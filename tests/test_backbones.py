@@ -32,6 +32,7 @@ FIRST_CONVOLUTION_RANGE = {
     "mobilenet_v3_large": (-1.0, 1.0),
     "efficientnet_b0": (0.0, 1.0),  # its Rescaling(1/255); Normalization is identity until ImageNet weights
     "resnet50": (-123.68, 255 - 103.939),  # caffe: BGR minus the ImageNet mean
+    "efficientnet_lite0": (-127 / 128, 1.0),  # (x - 127) / 128, the TensorFlow Lite checkpoints' scaling
 }
 
 
