@@ -20,6 +20,7 @@ from vclf.runtime.errors import BadInputError
 from vclf.runtime.sampling import live_stride
 from vclf.runtime.video import count_frames, read_clip
 from vclf.train import run as rd
+from vclf.train.backbones import BACKBONES
 from vclf.train.dataset import read_split
 
 from .convert import OPSET, convert_extractor
@@ -133,7 +134,8 @@ def export_run(
             report(f"Making the {precision} extractor")
             candidate = scratch / f"extractor.{precision}.onnx"
             if precision == "int8":
-                quantize_int8(scratch / EXTRACTOR_FILE, candidate, calibration_frames(run, calibration))
+                float_convolutions = BACKBONES[rd.config_backbone(config)].int8_float_convolutions
+                quantize_int8(scratch / EXTRACTOR_FILE, candidate, calibration_frames(run, calibration), float_convolutions)
             else:
                 convert_fp16(scratch / EXTRACTOR_FILE, candidate)
             standardize = head.get_layer("standardize") if config["standardize"] else None
