@@ -22,10 +22,12 @@ import onnxruntime as ort
 from vclf.runtime.errors import BadModelError
 from vclf.runtime.sampling import frame_mask, pad_sequence
 
-# On standardised features, where a frame's small errors in many low-spread features add up: measured, the
-# random-weight InceptionV3 int8 extractor of the test suite's run gives 0.915 there (raw 0.9997) with top-1
-# agreement 35 of 36. Raw features, without a head (output checks), keep the raw limit.
-MIN_COSINE = 0.90
+# On standardised features every low-spread feature's small error counts in full, so the cosine there is a floor
+# and agreement over many kinds of clips decides. Measured (int8 against fp32, head's input space): the test
+# suite's random-weight InceptionV3 run 0.915 (raw 0.9997), top-1 agreement 35 of 36 clips; the demo's ImageNet
+# EfficientNet-Lite0 run 0.838 (raw 0.981), agreement 89 of 90; quantized whole, 0.375 (raw 0.868), agreement
+# 77 of 90 and test accuracy 87.5% against 100%. Raw features, without a head (output checks), keep 0.99.
+MIN_COSINE = 0.80
 RAW_MIN_COSINE = 0.99
 GUARD_CLIPS = 30
 MIN_AGREEMENT = 0.95
