@@ -1,6 +1,5 @@
 """``vclf-run``: classify video clips, or a camera or stream live, with an exported bundle."""
 
-import glob
 import json
 import sys
 import time
@@ -12,13 +11,14 @@ import click
 
 from .bundle import load_bundle
 from .classify import Classifier, ClipResult
-from .cli_errors import echo_error, reports_errors
+from .cli_errors import echo_error, one_line, reports_errors
 from .cluster import Cluster, cluster_of, engine_options
 from .engine import DEVICES
 from .gif import save_gif
 from .live_cli import LIVE_OPTIONS, live_options, run_live_command
+from .files import check_output_path
 from .pipeline import FolderPipeline, Outcome, Summary
-from .sources import is_listing, is_live, resolve_files
+from .sources import Source, resolve_source
 
 
 def describe_engine(classifier: Classifier) -> str:
@@ -35,7 +35,7 @@ def describe_engine(classifier: Classifier) -> str:
 def format_result(result: ClipResult) -> str:
     """The Keras example's ranking: one line per class, percent, most probable first."""
     width = max(len(p.label) for p in result.predictions)
-    lines = [result.source]
+    lines = [one_line(result.source)]
     lines += [f"  {p.label:<{width}}  {p.prob * 100:6.2f}%" for p in result.predictions]
     return "\n".join(lines)
 
@@ -103,6 +103,13 @@ Examples:
     default=None,
     help="Write the results to this Parquet file (a row per file, failures with their error) instead of stdout.",
 )
+@click.option(
+    "--decode-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Folders, globs and listings: a file whose decoding takes longer than SECONDS fails (exit 3) and its "
+    "worker is replaced (default: 30 s plus 1 s per 8 MiB of the file).",
+)
 @engine_options
 @live_options
 @reports_errors
@@ -115,60 +122,59 @@ def main(
     gif_path: str | None,
     verbose: bool,
     table: Path | None,
+    decode_timeout: float | None,
     engine: str,
     address: str | None,
     workers: int | None,
     **live,
 ) -> None:
     cluster = cluster_of(engine, address, workers)
-    if live.pop("live") or is_live(source):
-        if cluster or table:
-            raise click.UsageError(f"--{'engine ray' if cluster else 'out'} applies to files, not live sources")
-        run_live_command(source, model_dir, as_json, top_k, device, gif_path, **live)
+    resolved = resolve_source(source)
+    for option, path in (("--gif", gif_path), ("--out", table)):
+        if path is not None:
+            check_output_path(option, Path(path))
+    if live.pop("live") or resolved.live:
+        if cluster or table or decode_timeout:
+            raise click.UsageError(f"--{'engine ray' if cluster else 'out' if table else 'decode-timeout'} applies to files, not live sources")
+        run_live_command(resolved, model_dir, as_json, top_k, device, gif_path, verbose, **live)
         return
     given = [name for name in LIVE_OPTIONS if click.get_current_context().get_parameter_source(name).name != "DEFAULT"]
     if given:
         raise click.UsageError(f"--{given[0].replace('_', '-')} applies to live sources (a camera, a stream or --live)")
-    files = resolve_files(source)
-    check_file_options(files, gif_path, cluster, table)
+    check_file_options(resolved, gif_path, cluster, table)
     bundle = load_bundle(model_dir)
     if cluster:
         from .cluster import describe_cluster, ray_runtime
         from .cluster_pipeline import ClusterPipeline
 
-        with ray_runtime(cluster.address), ClusterPipeline(bundle, files, device, top_k, cluster.workers) as pipeline:
+        with ray_runtime(cluster.address), ClusterPipeline(bundle, resolved.files, device, top_k, cluster.workers) as pipeline:
             if verbose:
                 click.echo(f"vclf-run: {describe_cluster(len(pipeline.map.actors))}", err=True)
             sys.exit(classify_many(pipeline, as_json, gif_path, table))
-    if names_many(source) or table:
-        with FolderPipeline(bundle, files, device, top_k) as pipeline:
+    if resolved.many or table:
+        with FolderPipeline(bundle, resolved.files, device, top_k, decode_timeout=decode_timeout, verbose=verbose) as pipeline:
             if verbose:
                 click.echo(describe_engine(pipeline.classifier), err=True)
             sys.exit(classify_many(pipeline, as_json, gif_path, table))
-    classifier = Classifier(bundle, device)
+    classifier = Classifier(bundle, device, verbose=verbose)
     if verbose:
         click.echo(describe_engine(classifier), err=True)
     started = time.perf_counter()
-    result = classifier.classify_file(files[0], top_k)
+    result = classifier.classify_file(resolved.path, top_k)
     echo_result(result, as_json, gif_path)
     if verbose:
         elapsed = (time.perf_counter() - started) * 1e3
-        click.echo(f"vclf-run: {files[0]}: {elapsed:.0f} ms on {result.provider}", err=True)
+        click.echo(f"vclf-run: {one_line(str(resolved.path))}: {elapsed:.0f} ms on {result.provider}", err=True)
 
 
-def check_file_options(files: list[Path], gif_path: str | None, cluster: Cluster | None, table: Path | None) -> None:
+def check_file_options(source: Source, gif_path: str | None, cluster: Cluster | None, table: Path | None) -> None:
     """Usage errors among the options for files: ``--gif`` needs one clip classified here, ``--out`` a .parquet name."""
-    if gif_path and len(files) > 1:
+    if gif_path and len(source.files) > 1:
         raise click.UsageError("--gif takes a single clip, SOURCE names several")
     if gif_path and (cluster or table):
         raise click.UsageError(f"--gif saves a clip's frames here; --{'engine ray' if cluster else 'out'} does not keep them")
     if table and table.suffix.lower() != ".parquet":
         raise click.UsageError(f"--out {table}: name a .parquet file")
-
-
-def names_many(source: str) -> bool:
-    """A folder, a glob or a listing, classified by the pipeline even when it holds one clip."""
-    return Path(source).is_dir() or glob.has_magic(source) or is_listing(source)
 
 
 def echo_result(result: ClipResult, as_json: bool, gif_path: str | None) -> None:

@@ -1,21 +1,54 @@
 """How every vclf command reports failure: one line on stderr, the contract's exit code.
 
-A traceback appears only with ``--debug``.
+A traceback appears only with ``--debug``. SIGTERM is handled as SIGINT
+(Ctrl-C): it raises KeyboardInterrupt in the main thread, so the same
+cleanup runs (workers stopped, temporary files removed) and the command
+exits 130 with one line; a live run stops between frames and exits 0, as on
+Ctrl-C.
 """
 
 import functools
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 
 from .errors import VclfError
 
 
+INTERRUPTED = 130  # 128 + SIGINT, for SIGINT and SIGTERM alike
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters, line breaks and undecodable bytes of file names escaped:
+    whatever a file name, URL or manifest holds prints as one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def echo_error(prog: str, error: VclfError) -> None:
     """The one-line report: ``prog: error: INPUT: cause``."""
-    click.echo(f"{prog}: error: {error}", err=True)
+    click.echo(f"{prog}: error: {one_line(str(error))}", err=True)
+
+
+def _terminate_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def sigterm_as_sigint() -> Iterator[None]:
+    """Inside, SIGTERM raises KeyboardInterrupt in the main thread, as SIGINT does; the previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def reports_errors(command: Callable) -> Callable:
@@ -26,7 +59,8 @@ def reports_errors(command: Callable) -> Callable:
     def wrapper(*args, debug: bool, **kwargs):
         prog = click.get_current_context().command_path
         try:
-            return command(*args, **kwargs)
+            with sigterm_as_sigint():
+                return command(*args, **kwargs)
         except VclfError as exc:
             if debug:
                 raise
@@ -36,15 +70,15 @@ def reports_errors(command: Callable) -> Callable:
             # The reader went away (``vclf-run clips/ | head``): stop quietly.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo(f"{prog}: interrupted", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            click.echo(f"{prog}: interrupted{f' ({exc})' if str(exc) else ''}", err=True)
+            sys.exit(INTERRUPTED)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
             if debug:
                 raise
-            click.echo(f"{prog}: unexpected error: {type(exc).__name__}: {exc} (--debug shows where)", err=True)
+            click.echo(one_line(f"{prog}: unexpected error: {type(exc).__name__}: {exc} (--debug shows where)"), err=True)
             sys.exit(1)
 
     return wrapper

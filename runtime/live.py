@@ -28,6 +28,7 @@ from .engine import Engine
 from .gif import save_gif
 from .overlay import OverlayStats, draw_caption, draw_overlay
 from .preprocess import prepare_frame
+from .sources import Source
 from .window import FeatureWindow, Smoother
 
 POLL_S = 0.2  # how often the loop looks for a stop request while no frame comes
@@ -111,7 +112,7 @@ def stop_requests() -> Iterator[threading.Event]:
 
 
 def run_live(
-    source: str,
+    source: Source,
     engine: Engine,
     stride: int,
     emit: Callable[[LivePrediction], None],
@@ -128,7 +129,8 @@ def run_live(
     and the closing summary). With ``window_title`` a window shows each
     prediction over its frame; the caller checks that a display is usable.
     A source lost for good raises its SourceUnavailableError after the
-    buffered frames are classified.
+    buffered frames are classified; an error inside the capture thread is
+    raised here the same way.
     """
     bundle = engine.bundle
     classifier = StreamingClassifier(engine, smooth)
@@ -157,7 +159,7 @@ def run_live(
                 probabilities = classifier.step(prepared)
                 done = time.monotonic()
                 last = LivePrediction(
-                    source,
+                    source.text,
                     rank(probabilities, bundle.labels, top_k),
                     engine.provider,
                     frame.index,
