@@ -106,3 +106,37 @@ def decode_or_abort(path: Path, *settings) -> Clip:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file
         os.abort()
     return read_clip(path, *settings)
+
+
+def decode_or_hang(path: Path, *settings) -> Clip:
+    """``read_clip``, except that on a file named ``*hang*`` it never returns, as a decoder on a hung network mount."""
+    if "hang" in Path(path).name:
+        threading.Event().wait()
+    return read_clip(path, *settings)
+
+
+HANGING_RUN = Path(__file__).parent / "hanging_run.py"  # vclf-run with decode_or_hang as its folder decoder
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, theirs, ...), from /proc."""
+    found, stack = [], [pid]
+    while stack:
+        parent = stack.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            stack += children
+    return found
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (dead, waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")

@@ -34,7 +34,7 @@ def download(url: str, destination: Path) -> str:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as out:
             total = content_length(response.headers.get("Content-Length"))
-            with click.progressbar(length=total, label="Downloading", file=click.get_text_stream("stderr")) as bar:
+            with click.progressbar(length=total or 0, label="Downloading", file=click.get_text_stream("stderr")) as bar:
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     digest.update(block)
