@@ -242,7 +242,7 @@ class DecoderPool:
         try:
             return _Worker(self._context, self._decode, self._settings)
         except Exception as exc:
-            self._start_failure = f"{type(exc).__name__}: {exc}"
+            self._start_failure = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
             return None
 
     def _busy(self) -> bool:

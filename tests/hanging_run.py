@@ -11,6 +11,7 @@ from vclf.runtime import pipeline
 from vclf.runtime.cli import main
 from vclf.runtime.video import read_clip
 
-defaults = pipeline.FolderPipeline.__init__.__defaults__
-pipeline.FolderPipeline.__init__.__defaults__ = tuple(decode_or_hang if d is read_clip else d for d in defaults)
-sys.exit(main())
+if __name__ == "__main__":  # the workers import this module too
+    defaults = pipeline.FolderPipeline.__init__.__defaults__
+    pipeline.FolderPipeline.__init__.__defaults__ = tuple(decode_or_hang if d is read_clip else d for d in defaults)
+    sys.exit(main(prog_name="vclf-run"))

@@ -83,7 +83,7 @@ def external_data_bundle(bundle: Path, out: Path) -> Path:
     out.mkdir()
     for name in (EXTRACTOR_FILE, HEAD_FILE):
         model = onnx.load(bundle / name)
-        onnx.save_model(model, out / name, save_as_external_data=True, location=f"{name}.weights", size_threshold=0)
+        onnx.save_model(model, out / name, save_as_external_data=True, location=f"{name}.weights")
     fields = json.loads((bundle / BUNDLE_FILE).read_text())
     fields["sha256"] = {name: file_sha256(out / name) for name in (EXTRACTOR_FILE, HEAD_FILE)}
     (out / BUNDLE_FILE).write_text(json.dumps(fields))
