@@ -44,12 +44,14 @@ def format_result(result: ClipResult) -> str:
     help="""Classify the action in video clips, or live from a camera or stream.
 
 SOURCE is a video file, a folder of video files, a quoted glob
-("clips/*.avi"), a camera (camera0, camera1, ...) or an rtsp:// or http(s)://
-stream URL (MJPEG over HTTP included). Frames of a clip are sampled as the
+("clips/*.avi"), a camera (camera0 to camera255) or an rtsp(s):// or
+http(s):// stream URL (MJPEG over HTTP included). An existing path is always
+that path, glob characters in its name included. Frames of a clip are sampled as the
 bundle says, their features come from one batched ONNX Runtime call, then the
 sequence head ranks the classes. A folder or glob is decoded in worker processes while earlier clips are
-classified; results come in input order, a summary line (clips ok, failed,
-clips/s) ends the run on stderr. A listing (.txt or .lst, one path a line)
+classified; results come in input order, a file that takes longer than
+--decode-timeout fails alone, a summary line (clips ok, failed, clips/s)
+ends the run on stderr. SIGTERM stops a run as Ctrl-C does (exit 130; live: 0). A listing (.txt or .lst, one path a line)
 is classified as a folder is, in its order.
 
 With --engine ray the files are decoded by Ray tasks and classified by Ray

@@ -96,10 +96,8 @@ def publish_folder(built: Path, target: Path) -> None:
 
 
 def check_output_path(option: str, path: Path) -> None:
-    """A usage error unless ``path`` can be written: its folder exists and is writable, and it is no folder itself."""
+    """A usage error unless the folder of ``path`` exists and is writable (click refuses a ``path`` that is a folder)."""
     folder = path.parent
-    if path.is_dir():
-        raise click.UsageError(f"{option} {path}: is a folder; name a file")
     if not folder.is_dir():
         raise click.UsageError(f"{option} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
