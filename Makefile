@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test bench soak live-switch system-packages clean
+.PHONY: demo test bench soak live-switch system-packages clean gpu-carry bench-gpu bench-gpu-dry
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,36 @@ bench: $(INSTALLED)
 	mkdir -p build
 	$(BIN)/python -m pytest benchmarks --benchmark-json=build/bench.json; status=$$?; \
 	    $(BIN)/python benchmarks/report.py build/bench.json benchmarks/results && exit $$status
+
+# The GPU suite (benchmarks/gpu.py), for a lent GPU machine that has Python 3.12, PyTorch with CUDA 13 and
+# plain onnxruntime. Here, `make gpu-carry` fits and exports the 224 px fp32 and fp16 bundles, writes clips,
+# downloads onnxruntime-gpu for the device's Python and cuts it all into pieces of one device call each
+# under .gpu/ (.gpu/PLAN.txt lists the calls). There, in the last call, `make bench-gpu` joins and checks the
+# pieces, installs onnxruntime-gpu and vclf's runtime into /tmp/site and runs the suite; results go to $$OUT
+# when set, else benchmarks/results. `make bench-gpu-dry` runs the same suite on this machine's CPU, small.
+GPU_BUILD := build/gpu
+GPU_CARRY := .gpu
+GPU_SITE := /tmp/site
+ORT_GPU := onnxruntime-gpu==1.31.1
+DEVICE_WHEEL := --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64
+
+gpu-carry: $(INSTALLED)
+	$(BIN)/python benchmarks/gpu.py prepare $(GPU_BUILD)
+	$(BIN)/python -m pip download --quiet --no-deps $(DEVICE_WHEEL) -d $(GPU_BUILD)/wheels $(ORT_GPU)
+	tar -C $(GPU_BUILD) -cf $(GPU_BUILD)/bundles.tar bundle-fp32 bundle-fp16 clips
+	rm -rf $(GPU_CARRY)
+	$(BIN)/python benchmarks/carry.py split $(GPU_BUILD)/wheels/*.whl $(GPU_BUILD)/bundles.tar --into $(GPU_CARRY)
+
+bench-gpu:
+	python3 benchmarks/carry.py join $(GPU_CARRY) --into $(GPU_BUILD)
+	tar -C $(GPU_BUILD) -xf $(GPU_BUILD)/bundles.tar
+	python3 benchmarks/carry.py install $(GPU_BUILD)/onnxruntime_gpu-*.whl --target $(GPU_SITE)
+	python3 -m pip install --quiet --no-index --no-deps --no-build-isolation --target $(GPU_SITE) .
+	PYTHONPATH=$(GPU_SITE) python3 benchmarks/gpu.py run $(GPU_BUILD) --out $${OUT:-benchmarks/results}
+
+bench-gpu-dry: $(INSTALLED)
+	$(BIN)/python benchmarks/gpu.py prepare build/gpu-dry --image-size 112 --guard-clips 8
+	$(BIN)/python benchmarks/gpu.py run build/gpu-dry --out build/gpu-dry/results --dry-run
 
 clean:
 	rm -rf $(VENV) build

@@ -135,3 +135,23 @@ def test_json_records_and_verbose_output_name_the_provider(bundle, dataset):
     result = run_command("vclf-run", dataset / "test" / "grow_000.avi", "--model", bundle, "--json", "--verbose")
     assert json.loads(result.stdout)["provider"] == CPU
     assert f"provider {CPU}" in result.stderr and "grow_000.avi" in result.stderr
+
+
+@pytest.mark.parametrize("gpus, preloads", [(1, 1), (0, 0)], ids=["gpu", "no-gpu"])
+def test_gpu_probe_preloads_pip_cuda_libraries_once_where_a_gpu_is_and_prints_nothing(monkeypatch, capsys, gpus, preloads):
+    machine(monkeypatch, gpus=gpus)
+    calls = []
+
+    def preload_dlls():
+        calls.append(1)
+        print("Failed to load libcublas.so.13")  # what onnxruntime prints for a library it does not find
+
+    monkeypatch.setattr(engine.ort, "preload_dlls", preload_dlls, raising=False)
+    engine.preload_cuda_libraries.cache_clear()
+    try:
+        choose_providers("auto")
+        choose_providers("auto")
+    finally:
+        engine.preload_cuda_libraries.cache_clear()
+    assert len(calls) == preloads
+    assert capsys.readouterr().out == ""
