@@ -109,8 +109,8 @@ Examples:
     "--decode-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Folders, globs and listings: a file whose decoding takes longer than SECONDS fails (exit 3) and its "
-    "worker is replaced (default: 30 s plus 1 s per 8 MiB of the file).",
+    help="Files, folders, globs and listings: a file whose decoding takes longer than SECONDS fails (exit 3) and its "
+    "worker is replaced [default for folders, globs and listings: 30 s plus 1 s per 8 MiB of the file].",
 )
 @engine_options
 @live_options
@@ -143,7 +143,7 @@ def main(
     given = [name for name in LIVE_OPTIONS if click.get_current_context().get_parameter_source(name).name != "DEFAULT"]
     if given:
         raise click.UsageError(f"--{given[0].replace('_', '-')} applies to live sources (a camera, a stream or --live)")
-    check_file_options(resolved, gif_path, cluster, table)
+    check_file_options(resolved, gif_path, cluster, table, decode_timeout)
     bundle = load_bundle(model_dir)
     if cluster:
         from .cluster import describe_cluster, ray_runtime
@@ -153,7 +153,7 @@ def main(
             if verbose:
                 click.echo(f"vclf-run: {describe_cluster(len(pipeline.map.actors))}", err=True)
             sys.exit(classify_many(pipeline, as_json, gif_path, table))
-    if resolved.many or table:
+    if resolved.many or table or decode_timeout:
         with FolderPipeline(bundle, resolved.files, device, top_k, decode_timeout=decode_timeout, verbose=verbose) as pipeline:
             if verbose:
                 click.echo(describe_engine(pipeline.classifier), err=True)
@@ -169,14 +169,19 @@ def main(
         click.echo(f"vclf-run: {one_line(str(resolved.path))}: {elapsed:.0f} ms on {result.provider}", err=True)
 
 
-def check_file_options(source: Source, gif_path: str | None, cluster: Cluster | None, table: Path | None) -> None:
-    """Usage errors among the options for files: ``--gif`` needs one clip classified here, ``--out`` a .parquet name."""
+def check_file_options(
+    source: Source, gif_path: str | None, cluster: Cluster | None, table: Path | None, decode_timeout: float | None
+) -> None:
+    """Usage errors among the options for files: ``--gif`` needs one clip classified here, ``--out`` a .parquet name,
+    ``--decode-timeout`` the local engine's decoding workers."""
     if gif_path and len(source.files) > 1:
         raise click.UsageError("--gif takes a single clip, SOURCE names several")
     if gif_path and (cluster or table):
         raise click.UsageError(f"--gif saves a clip's frames here; --{'engine ray' if cluster else 'out'} does not keep them")
     if table and table.suffix.lower() != ".parquet":
         raise click.UsageError(f"--out {table}: name a .parquet file")
+    if decode_timeout and (cluster or gif_path):
+        raise click.UsageError(f"--decode-timeout applies to the local engine's decoding workers, not with --{'engine ray' if cluster else 'gif'}")
 
 
 def echo_result(result: ClipResult, as_json: bool, gif_path: str | None) -> None:

@@ -134,11 +134,13 @@ class _Worker:
         self.process = context.Process(target=decode_worker, args=(child, decode, settings, os.getpid()), daemon=True)
         try:
             self.process.start()
+        except BaseException:
+            self.connection.close()
+            raise
         finally:
             child.close()
         self.task: tuple[int, Path] | None = None
-        self.sent = 0.0
-        self.deadline = float("inf")
+        self.sent, self.timeout, self.deadline = 0.0, DEADLINE_BASE_S, float("inf")
 
     def send(self, task: tuple[int, Path], timeout: float | None) -> None:
         self.task, self.sent = task, time.monotonic()

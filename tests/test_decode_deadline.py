@@ -98,3 +98,9 @@ def test_sigterm_of_a_folder_run_stops_its_workers_and_exits_130_in_one_line(bun
     assert run.stderr == ["vclf-run: interrupted (SIGTERM)"]
     assert_all_end(children, within=5)
     assert not [p for p in cache.rglob("*") if p.name.startswith(".")], "temporary files left in the cache"
+
+
+def test_a_single_clip_with_a_deadline_goes_through_a_worker_and_fails_alone(bundle, folder_with_a_hung_file):
+    run = BackgroundCommand("python", HANGING_RUN, folder_with_a_hung_file / "b_hang.avi", "--model", bundle, "--decode-timeout", "2")
+    assert run.finish(timeout=120) == 3
+    assert run.stderr[0].endswith("b_hang.avi: decoder timed out after 2 s") and run.stdout == []

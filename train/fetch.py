@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from vclf.runtime.errors import BadInputError, SourceUnavailableError
-from vclf.runtime.files import atomic_write
+from vclf.runtime.files import atomic_write, fsync_path, fsync_tree
 
 from .dataset import check_dataset
 
@@ -100,7 +100,9 @@ def fetch_dataset(url: str, out_dir: Path, sha256: str | None = None) -> tuple[d
         root = dataset_root(scratch / "unpacked", url)
         counts = {split: len(clips) for split, clips in check_dataset(root).items()}
         atomic_write(root / SHA256_FILE, lambda tmp: tmp.write_text(f"{actual}  {url.rsplit('/', 1)[-1] or 'archive'}\n"))
+        fsync_tree(root)
         if out_dir.exists():
             out_dir.rmdir()
         shutil.move(str(root), out_dir)
+        fsync_path(out_dir.parent)
     return counts, actual
