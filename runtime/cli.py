@@ -108,6 +108,7 @@ Examples:
 @click.option(
     "--decode-timeout",
     type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
     default=None,
     help="Files, folders, globs and listings: a file whose decoding takes longer than SECONDS fails (exit 3) and its "
     "worker is replaced [default for folders, globs and listings: 30 s plus 1 s per 8 MiB of the file].",

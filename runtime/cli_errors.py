@@ -1,8 +1,8 @@
 """How every vclf command reports failure: one line on stderr, the contract's exit code.
 
-A traceback appears only with ``--debug``. SIGTERM is handled as SIGINT
-(Ctrl-C): it raises KeyboardInterrupt in the main thread, so the same
-cleanup runs (workers stopped, temporary files removed) and the command
+A traceback appears only with ``--debug``. SIGTERM (and SIGHUP) is handled
+as SIGINT (Ctrl-C): it raises KeyboardInterrupt in the main thread, so the
+same cleanup runs (workers stopped, temporary files removed) and the command
 exits 130 with one line; a live run stops between frames and exits 0, as on
 Ctrl-C.
 """
@@ -34,21 +34,35 @@ def echo_error(prog: str, error: VclfError) -> None:
     click.echo(f"{prog}: error: {one_line(str(error))}", err=True)
 
 
-def _terminate_as_interrupt(signum, frame) -> None:
+def stop_signals() -> list[signal.Signals]:
+    """The signals handled as SIGINT: SIGTERM, and SIGHUP unless it is ignored (``nohup``)."""
+    return [signal.SIGTERM] + ([signal.SIGHUP] if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN else [])
+
+
+def _stop_as_interrupt(signum, frame) -> None:
+    """The first SIGTERM or SIGHUP interrupts; any that follow wait for the cleanup it started."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is _stop_as_interrupt:
+            signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @contextmanager
 def sigterm_as_sigint() -> Iterator[None]:
-    """Inside, SIGTERM raises KeyboardInterrupt in the main thread, as SIGINT does; the previous handler comes back after."""
+    """Inside, SIGTERM (and SIGHUP, a closed terminal) raise KeyboardInterrupt in the main thread, as SIGINT does.
+
+    An ignored SIGHUP (``nohup``) stays ignored; the previous handlers come
+    back after.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    previous = {sig: signal.signal(sig, _stop_as_interrupt) for sig in stop_signals()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def reports_errors(command: Callable) -> Callable:

@@ -6,7 +6,7 @@
 
 Each frame's features are computed once, so a prediction costs one extractor
 call on one frame plus the GRU head, never the whole window again.
-SIGINT and SIGTERM stop the loop between frames; the capture is released and
+SIGINT, SIGTERM and SIGHUP stop the loop between frames; the capture is released and
 a summary goes to stderr however the run ends.
 """
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from .capture import LiveCapture
 from .classify import Prediction, rank
+from .cli_errors import stop_signals
 from .display import Window
 from .engine import Engine
 from .gif import save_gif
@@ -101,9 +102,9 @@ class StreamingClassifier:
 
 @contextmanager
 def stop_requests() -> Iterator[threading.Event]:
-    """An event set by SIGINT or SIGTERM while inside; the previous handlers come back after."""
+    """An event set by SIGINT, SIGTERM or SIGHUP (``stop_signals``) while inside; the previous handlers come back after."""
     requested = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: requested.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, lambda *_: requested.set()) for sig in (signal.SIGINT, *stop_signals())}
     try:
         yield requested
     finally:

@@ -76,6 +76,16 @@ def assert_all_end(pids: list[int], within: float) -> None:
     assert not left, f"still running {within} s after their parent: {left}"
 
 
+def test_sighup_of_a_folder_run_is_handled_as_sigint(bundle, folder_with_a_hung_file):
+    run = BackgroundCommand("python", HANGING_RUN, folder_with_a_hung_file, "--model", bundle, "--json")
+    run.wait_for_lines(1, timeout=120)
+    children = descendants(run.process.pid)
+    run.process.send_signal(signal.SIGHUP)
+    assert run.finish(timeout=20) == 130
+    assert run.stderr == ["vclf-run: interrupted (SIGHUP)"]
+    assert_all_end(children, within=5)
+
+
 def test_kill_9_of_vclf_run_leaves_no_process_behind(bundle, folder_with_a_hung_file):
     run = BackgroundCommand("python", HANGING_RUN, folder_with_a_hung_file, "--model", bundle, "--json")
     run.wait_for_lines(1, timeout=120)  # a.avi done; a worker now holds b_hang.avi for good
@@ -86,7 +96,7 @@ def test_kill_9_of_vclf_run_leaves_no_process_behind(bundle, folder_with_a_hung_
     assert_all_end(children, within=5)
 
 
-def test_sigterm_of_a_folder_run_stops_its_workers_and_exits_130_in_one_line(bundle, folder_with_a_hung_file, tmp_path):
+def test_sigterm_of_a_folder_run_stops_its_workers_and_exits_130_in_one_line_even_when_repeated(bundle, folder_with_a_hung_file, tmp_path):
     cache = tmp_path / "cache"
     run = BackgroundCommand(
         "python", HANGING_RUN, folder_with_a_hung_file, "--model", bundle, "--json", env=os.environ | {"VCLF_CACHE": str(cache)}
@@ -94,6 +104,8 @@ def test_sigterm_of_a_folder_run_stops_its_workers_and_exits_130_in_one_line(bun
     run.wait_for_lines(1, timeout=120)
     children = descendants(run.process.pid)
     run.process.send_signal(signal.SIGTERM)
+    time.sleep(0.05)
+    run.process.send_signal(signal.SIGTERM)  # a second one does not cut the cleanup short
     assert run.finish(timeout=20) == 130
     assert run.stderr == ["vclf-run: interrupted (SIGTERM)"]
     assert_all_end(children, within=5)
