@@ -52,7 +52,8 @@ def sigterm_as_sigint() -> Iterator[None]:
     """Inside, SIGTERM (and SIGHUP, a closed terminal) raise KeyboardInterrupt in the main thread, as SIGINT does.
 
     An ignored SIGHUP (``nohup``) stays ignored; the previous handlers come
-    back after.
+    back after, unless one of the signals came: then they stay ignored until
+    the command has exited with its code.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -61,8 +62,9 @@ def sigterm_as_sigint() -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if all(signal.getsignal(sig) is _stop_as_interrupt for sig in previous):
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def reports_errors(command: Callable) -> Callable:
