@@ -39,12 +39,16 @@ def stop_signals() -> list[signal.Signals]:
     return [signal.SIGTERM] + ([signal.SIGHUP] if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN else [])
 
 
+_received: list[str] = []  # the stop signal that came, for the closing line (libraries may re-raise a bare KeyboardInterrupt)
+
+
 def _stop_as_interrupt(signum, frame) -> None:
     """The first SIGTERM or SIGHUP interrupts; any that follow wait for the cleanup it started."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) is _stop_as_interrupt:
             signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    _received.append(signal.Signals(signum).name)
+    raise KeyboardInterrupt(_received[0])
 
 
 @contextmanager
@@ -86,8 +90,8 @@ def reports_errors(command: Callable) -> Callable:
             # The reader went away (``vclf-run clips/ | head``): stop quietly.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
-        except KeyboardInterrupt as exc:
-            click.echo(f"{prog}: interrupted{f' ({exc})' if str(exc) else ''}", err=True)
+        except KeyboardInterrupt:
+            click.echo(f"{prog}: interrupted{f' ({_received[0]})' if _received else ''}", err=True)
             sys.exit(INTERRUPTED)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise

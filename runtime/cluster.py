@@ -13,7 +13,9 @@ present on every node at the same place.
 
 import logging
 import os
+import signal
 import socket
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -126,15 +128,25 @@ def ray_runtime(address: str | None) -> Iterator[None]:
     started = {} if address else {"num_cpus": os.cpu_count()}
     if not address:
         loopback_only(ray)
+    sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, **started)
     except ConnectionError as exc:
         raise SourceUnavailableError(f"{address}: cannot join the Ray cluster ({first_line(exc)})") from None
+    finally:
+        keep_sigterm_handler(sigterm)
     quiet_cluster_events(ray)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def keep_sigterm_handler(handler) -> None:
+    """Put back the SIGTERM handler ``ray.init`` replaces (its own exits 15 at once, before the run's cleanup),
+    so a Ray run stops as a local one does."""
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def loopback_only(ray) -> None:
