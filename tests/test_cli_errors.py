@@ -1,6 +1,7 @@
 """Bad input gives one line on stderr naming the input and the cause, and the contract's exit code."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -169,3 +170,14 @@ def test_file_names_with_line_breaks_print_as_one_line(bundle, dataset, tmp_path
     assert result.stdout.splitlines()[0] == f"{folder}/a\\nforged  100.00%.avi"
     assert result.stderr.splitlines()[0].startswith(f"vclf-run: error: {folder}/b\\nvclf-run: 9 clips ok.avi: ")
     assert len(result.stderr.splitlines()) == 2
+
+
+def test_a_listing_naming_odd_paths_fails_each_alone_with_exit_3(bundle, dataset, tmp_path):
+    listing = tmp_path / "clips.txt"
+    os.mkfifo(tmp_path / "pipe.avi")
+    listing.write_text("\n".join([str(dataset / "test" / "grow_000.avi"), "x" * 5000 + ".avi", "pipe.avi", str(tmp_path), "gone.avi"]) + "\n")
+    result = run_command("vclf-run", listing, "--model", bundle, "--json", check=False)
+    assert result.returncode == 3 and len(result.stdout.splitlines()) == 1
+    errors = result.stderr.splitlines()[:-1]
+    assert [line.split(": ")[-1] for line in errors] == ["cannot be read (File name too long)", "not a file", "not a file", "no such file"]
+    assert result.stderr.splitlines()[-1].startswith("vclf-run: 1 clips ok, 4 failed")

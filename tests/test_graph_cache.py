@@ -3,14 +3,16 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 
-from helpers import BIN, run_command
+from helpers import BIN, BackgroundCommand, run_command
 from vclf.runtime.bundle import BUNDLE_FILE, EXTRACTOR_FILE, HEAD_FILE, file_sha256, load_bundle
 from vclf.runtime.engine import CACHE_DATA, CACHE_GRAPH, CACHE_HASHES, Engine, optimized_graph_path
 
@@ -116,3 +118,16 @@ def test_concurrent_runs_build_one_whole_entry_and_leave_no_temporary_files(bund
     lines = []
     Engine(load_bundle(bundle), "cpu", notice=lines.append, verbose=True)
     assert lines == [], "the entries the racing runs left are whole"
+
+
+def test_sigterm_while_the_optimised_graph_is_written_exits_130_and_leaves_no_temporary_entry(bundle, dataset, cache):
+    clip = next((dataset / "test").glob("*.avi"))
+    run = BackgroundCommand("vclf-run", clip, "--model", bundle, env=os.environ | {"VCLF_CACHE": str(cache)})
+    deadline = time.monotonic() + 60
+    while not list(cache.rglob(".tmp-*")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(cache.rglob(".tmp-*")), "the run started writing a cache entry"
+    run.process.send_signal(signal.SIGTERM)
+    assert run.finish(timeout=60) == 130
+    assert run.stderr == ["vclf-run: interrupted (SIGTERM)"] and run.stdout == []
+    assert not [p for p in cache.rglob("*") if p.name.startswith(".")]
