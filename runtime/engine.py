@@ -205,6 +205,8 @@ def load_cached_graph(entry: Path, providers: list, report: Callable[[str], None
         return None
     try:
         recorded = json.loads((entry / CACHE_HASHES).read_text())
+        if set(recorded) != {p.name for p in entry.iterdir()} - {CACHE_HASHES} or CACHE_GRAPH not in recorded:
+            raise ValueError("its files are not the ones it recorded")
         for name, digest in recorded.items():
             if file_sha256(entry / name) != digest:
                 raise ValueError(f"{name} does not match its hash")
@@ -228,21 +230,27 @@ def build_cached_graph(path: os.PathLike, entry: Path, providers: list) -> ort.I
     hash of each, built under a temporary name and renamed into place. Of two
     processes building the same entry at once, the first rename wins.
     """
-    scratch = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".tmp-{os.getpid()}-"))
+    try:
+        scratch = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".tmp-{os.getpid()}-"))
+    except OSError:
+        return _session(path, path, session_options(), providers)
     try:
         options = session_options()
         options.optimized_model_filepath = str(scratch / CACHE_GRAPH)
         options.add_session_config_entry("session.optimized_model_external_initializers_file_name", CACHE_DATA)
         options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
-        session = _session(path, path, options, providers)
-        hashes = {p.name: file_sha256(p) for p in sorted(scratch.iterdir())}
-        (scratch / CACHE_HASHES).write_text(json.dumps(hashes))
-        fsync_tree(scratch)
         try:
+            session = _session(path, path, options, providers)
+        except BadModelError:  # writing the optimised graph may be what failed (a full disk): the graph alone decides
+            return _session(path, path, session_options(), providers)
+        try:
+            hashes = {p.name: file_sha256(p) for p in sorted(scratch.iterdir())}
+            (scratch / CACHE_HASHES).write_text(json.dumps(hashes))
+            fsync_tree(scratch)
             scratch.rename(entry)
-        except OSError:  # another process put the entry there first
-            return session
-        fsync_path(entry.parent)
+            fsync_path(entry.parent)
+        except OSError:  # no room, or another process put the entry there first: the session is good either way
+            pass
         return session
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

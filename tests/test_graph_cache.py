@@ -131,3 +131,21 @@ def test_sigterm_while_the_optimised_graph_is_written_exits_130_and_leaves_no_te
     assert run.finish(timeout=60) == 130
     assert run.stderr == ["vclf-run: interrupted (SIGTERM)"] and run.stdout == []
     assert not [p for p in cache.rglob("*") if p.name.startswith(".")]
+
+
+def test_a_cache_entry_with_a_file_it_did_not_record_is_rebuilt(bundle, cache):
+    Engine(load_bundle(bundle), "cpu")
+    entry = entries(bundle)[1]
+    (entry / CACHE_HASHES).write_text("{}")
+    lines = []
+    Engine(load_bundle(bundle), "cpu", notice=lines.append, verbose=True)
+    assert len(lines) == 1 and "not the ones it recorded" in lines[0]
+    assert CACHE_GRAPH in json.loads((entry / CACHE_HASHES).read_text())
+
+
+def test_a_cache_folder_that_cannot_be_written_still_runs(bundle, dataset, tmp_path, monkeypatch):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("VCLF_CACHE", str(blocked))
+    expected = probabilities(Engine(load_bundle(bundle), "cpu"))
+    assert expected.shape == (len(load_bundle(bundle).labels),) and blocked.is_file()
