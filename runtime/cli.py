@@ -29,7 +29,7 @@ def describe_engine(classifier: Classifier) -> str:
         f"vclf-run: provider {engine.provider}",
     ]
     lines += [f"vclf-run: passed over {name}: {why}" for name, why in engine.passed_over.items()]
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)
 
 
 def format_result(result: ClipResult) -> str:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from .cli_errors import one_line
 from .errors import BadInputError
 from .video import list_videos
 
@@ -117,22 +118,22 @@ def _existing_path(text: str, path: Path) -> Source:
 def _camera(text: str, digits: str) -> Source:
     index = int(digits) if len(digits) <= 4 else MAX_CAMERA + 1
     if index > MAX_CAMERA:
-        raise click.UsageError(f"{text}: camera index past {MAX_CAMERA}; cameras are camera0 to camera{MAX_CAMERA}")
+        raise click.UsageError(f"{one_line(text)}: camera index past {MAX_CAMERA}; cameras are camera0 to camera{MAX_CAMERA}")
     return Source(CAMERA, text, camera=index)
 
 
 def _stream(text: str, scheme: str) -> Source:
     if scheme not in STREAM_SCHEMES:
         raise click.UsageError(
-            f"{text}: the {scheme}:// scheme is not a source this build reads; streams are {', '.join(s + '://' for s in STREAM_SCHEMES)}"
+            f"{one_line(text)}: the {scheme}:// scheme is not a source this build reads; streams are {', '.join(s + '://' for s in STREAM_SCHEMES)}"
         )
     if any(ord(c) < 33 or ord(c) == 127 for c in text):
-        raise click.UsageError(f"{text!r}: a stream URL holds no spaces or control characters")
+        raise click.UsageError(f"{one_line(text)}: a stream URL holds no spaces or control characters")
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError on a port out of range
     except ValueError as exc:
-        raise click.UsageError(f"{text}: not a valid URL ({exc})") from None
+        raise click.UsageError(f"{text}: not a valid URL ({exc})") from None  # text holds no control characters here
     if not parts.hostname:
         raise click.UsageError(f"{text}: the URL names no host")
     return Source(STREAM, text, url=text)
