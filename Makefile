@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test bench soak live-switch system-packages clean gpu-carry bench-gpu bench-gpu-dry
+.PHONY: demo test bench soak live-switch aarch64 system-packages clean gpu-carry bench-gpu bench-gpu-dry
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ soak: $(INSTALLED) system-packages
 live-switch: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests/switch_live.py -s
 
+# vclf-run from the wheel built here, on an emulated arm64 Debian (QEMU user mode), against this
+# machine's predictions. As root; the root is built once into build/arm64-root (a few minutes) and kept.
+aarch64: $(INSTALLED)
+	tests/aarch64/root.sh build/arm64-root
+	$(BIN)/python -m pytest tests/aarch64_emulated.py -s
+
 # The full latency suite: timed rows and ratio checks; the JSON, table and chart go to benchmarks/results/
 # (written also when a ratio check fails, which still fails the target).
 bench: $(INSTALLED)
@@ -56,9 +62,9 @@ bench: $(INSTALLED)
 
 # The GPU suite (benchmarks/gpu.py), for a lent GPU machine that has Python 3.12, PyTorch with CUDA 13 and
 # plain onnxruntime. Here, `make gpu-carry` fits and exports the 224 px fp32 and fp16 bundles, writes clips,
-# downloads onnxruntime-gpu for the device's Python and cuts it all into pieces of one device call each
+# downloads onnxruntime-gpu for the device's Python, builds vclf's wheel and cuts it all into pieces of one device call each
 # under .gpu/ (.gpu/PLAN.txt lists the calls). There, in the last call, `make bench-gpu` joins and checks the
-# pieces, installs onnxruntime-gpu and vclf's runtime into /tmp/site and runs the suite; results go to $$OUT
+# pieces, installs both wheels into /tmp/site (no dependencies: the device has them) and runs the suite; results go to $$OUT
 # when set, else benchmarks/results. `make bench-gpu-dry` runs the same suite on this machine's CPU, small.
 GPU_BUILD := build/gpu
 GPU_CARRY := .gpu
@@ -68,7 +74,9 @@ DEVICE_WHEEL := --only-binary=:all: --python-version 3.12 --implementation cp --
 
 gpu-carry: $(INSTALLED)
 	$(BIN)/python benchmarks/gpu.py prepare $(GPU_BUILD)
+	rm -rf $(GPU_BUILD)/wheels
 	$(BIN)/python -m pip download --quiet --no-deps $(DEVICE_WHEEL) -d $(GPU_BUILD)/wheels $(ORT_GPU)
+	$(BIN)/python -m pip wheel --quiet --no-deps -w $(GPU_BUILD)/wheels .
 	tar -C $(GPU_BUILD) -cf $(GPU_BUILD)/bundles.tar bundle-fp32 bundle-fp16 clips
 	rm -rf $(GPU_CARRY)
 	$(BIN)/python benchmarks/carry.py split $(GPU_BUILD)/wheels/*.whl $(GPU_BUILD)/bundles.tar --into $(GPU_CARRY)
@@ -76,8 +84,7 @@ gpu-carry: $(INSTALLED)
 bench-gpu:
 	python3 benchmarks/carry.py join $(GPU_CARRY) --into $(GPU_BUILD)
 	tar -C $(GPU_BUILD) -xf $(GPU_BUILD)/bundles.tar
-	python3 benchmarks/carry.py install $(GPU_BUILD)/onnxruntime_gpu-*.whl --target $(GPU_SITE)
-	python3 -m pip install --quiet --no-index --no-deps --no-build-isolation --target $(GPU_SITE) .
+	python3 benchmarks/carry.py install $(GPU_BUILD)/*.whl --target $(GPU_SITE)
 	PYTHONPATH=$(GPU_SITE) python3 benchmarks/gpu.py run $(GPU_BUILD) --out $${OUT:-benchmarks/results}
 
 bench-gpu-dry: $(INSTALLED)

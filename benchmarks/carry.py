@@ -6,7 +6,7 @@
 
 One device call carries at most 64 MiB of ignored paths, and a warm machine
 keeps the ignored paths earlier calls brought. ``split`` cuts every file into
-pieces of at most ``--piece-mib`` and puts each call's share in its own folder
+pieces that fill calls of ``--piece-mib`` each and puts each call's share in its own folder
 (``.gpu/call-00``, ``.gpu/call-01``, ...), with ``.gpu/manifest.json`` naming
 every file's size and sha256 and each piece's; ``PLAN.txt`` beside it lists
 the calls. ``join`` checks each piece against the manifest before it writes
@@ -43,31 +43,31 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def split(files: list[Path], into: Path, piece_bytes: int) -> dict:
-    """Cut ``files`` into pieces of at most ``piece_bytes``, grouped one device call's worth per folder.
+def split(files: list[Path], into: Path, call_bytes: int) -> dict:
+    """Cut ``files`` into pieces that fill device calls of ``call_bytes`` each, one folder a call.
 
-    Pieces fill calls in order; a call holds as many whole pieces as fit in
-    ``piece_bytes``. Returns the manifest it wrote.
+    A file's last piece and the next file's first share a call, so the calls
+    are as few as the bytes allow. Returns the manifest it wrote.
     """
-    if piece_bytes <= 0:
+    if call_bytes <= 0:
         raise CarryError("the piece size must be positive")
     into.mkdir(parents=True, exist_ok=True)
     entries, call, used = [], 0, 0
     for path in files:
         pieces = []
         with path.open("rb") as stream:
-            for index in range(sys.maxsize):
-                data = stream.read(piece_bytes)
-                if not data and index > 0:
+            while True:
+                data = stream.read(call_bytes - used or call_bytes)
+                if not data and pieces:
                     break
-                if used and used + len(data) > piece_bytes:
+                if used == call_bytes:
                     call, used = call + 1, 0
-                name = f"call-{call:02d}/{path.name}.{index:03d}"
+                name = f"call-{call:02d}/{path.name}.{len(pieces):03d}"
                 (into / name).parent.mkdir(exist_ok=True)
                 (into / name).write_bytes(data)
                 pieces.append({"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
                 used += len(data)
-                if len(data) < piece_bytes:
+                if not data:
                     break
         entries.append({"file": path.name, "size": path.stat().st_size, "sha256": sha256_of(path), "pieces": pieces})
     manifest = {"calls": call + 1, "files": entries}

@@ -7,8 +7,10 @@ themselves are not started here.
 
 import json
 import shutil
+from importlib import metadata
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from helpers import run_command
@@ -131,10 +133,12 @@ def test_an_fp16_bundle_runs_on_the_cpu_with_one_warning(bundle, dataset, tmp_pa
     assert result.stderr.count("fp16") == 1 and "slow" in result.stderr
 
 
-def test_json_records_and_verbose_output_name_the_provider(bundle, dataset):
+def test_json_records_and_verbose_output_name_the_provider_and_the_onnx_runtime_build(bundle, dataset):
     result = run_command("vclf-run", dataset / "test" / "grow_000.avi", "--model", bundle, "--json", "--verbose")
     assert json.loads(result.stdout)["provider"] == CPU
     assert f"provider {CPU}" in result.stderr and "grow_000.avi" in result.stderr
+    build = metadata.packages_distributions()["onnxruntime"][0]  # onnxruntime-gpu here (pyproject's markers)
+    assert f"ONNX Runtime {build} {ort.__version__} (" in result.stderr
 
 
 @pytest.mark.parametrize("gpus, preloads", [(1, 1), (0, 0)], ids=["gpu", "no-gpu"])
