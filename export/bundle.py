@@ -17,15 +17,18 @@ from vclf.runtime.bundle import (
 )
 from vclf.runtime.engine import create_session
 from vclf.runtime.errors import BadInputError
+from vclf.runtime.files import publish_folder
 from vclf.runtime.sampling import live_stride
 from vclf.runtime.video import count_frames, read_clip
 from vclf.train import run as rd
+from vclf.train.backbones import BACKBONES
 from vclf.train.dataset import read_split
 
 from .convert import OPSET, convert_extractor
 from .gru_head import convert_gru_head
 from .guard import GUARD_CLIPS, MIN_AGREEMENT, MIN_COSINE, guard_precision
 from .parity import extractor_parity, head_parity
+from .perturbations import PERTURBATIONS, perturb_clip
 from .precision import CALIBRATION_FRAMES, CALIBRATION_FRAMES_PER_CLIP, convert_fp16, quantize_int8
 
 PARITY_CLIPS = 4
@@ -52,12 +55,33 @@ def parity_frames(run: rd.Run, clips: int = PARITY_CLIPS) -> np.ndarray:
     return np.concatenate(split_clips(run, "test", slice(clips)))
 
 
+def split_size(run: rd.Run, split: str) -> int:
+    return len(read_split(Path(run.config["data_dir"]), split))
+
+
+def calibration_clips(run: rd.Run, count: int = CALIBRATION_FRAMES) -> np.ndarray:
+    """Indices of the training clips, spread over the split, whose frames calibrate ``count`` frames."""
+    return spread(-(-count // CALIBRATION_FRAMES_PER_CLIP), split_size(run, "train"))
+
+
 def calibration_frames(run: rd.Run, count: int = CALIBRATION_FRAMES) -> np.ndarray:
     """``count`` frames from training clips spread over the split, a few evenly spaced frames from each."""
-    total = len(read_split(Path(run.config["data_dir"]), "train"))
-    clips = split_clips(run, "train", spread(-(-count // CALIBRATION_FRAMES_PER_CLIP), total))
+    clips = split_clips(run, "train", calibration_clips(run, count))
     frames = [clip[spread(CALIBRATION_FRAMES_PER_CLIP, len(clip))] for clip in clips]
     return np.concatenate(frames)[:count]
+
+
+def guard_clips_by_kind(run: rd.Run, count: int, calibration: int) -> dict[str, list[np.ndarray]]:
+    """What the precision guard compares: ``count`` test clips spread over the split, as many training
+    clips that calibration did not see, and the test clips again, each spoiled one camera-like way in turn."""
+    test = split_clips(run, "test", spread(count, split_size(run, "test")))
+    unseen = np.setdiff1d(np.arange(split_size(run, "train")), calibration_clips(run, calibration))
+    kinds = {
+        "test": test,
+        "held-out training": split_clips(run, "train", unseen[spread(count, len(unseen))]) if len(unseen) else [],
+        **{kind: [perturb_clip(clip, kind) for clip in test[i :: len(PERTURBATIONS)]] for i, kind in enumerate(PERTURBATIONS)},
+    }
+    return {kind: clips for kind, clips in kinds.items() if clips}
 
 
 def cached_test_features(run: rd.Run) -> tuple[np.ndarray, np.ndarray]:
@@ -111,17 +135,19 @@ def export_run(
             report(f"Making the {precision} extractor")
             candidate = scratch / f"extractor.{precision}.onnx"
             if precision == "int8":
-                quantize_int8(scratch / EXTRACTOR_FILE, candidate, calibration_frames(run, calibration))
+                float_convolutions = BACKBONES[rd.config_backbone(config)].int8_float_convolutions
+                quantize_int8(scratch / EXTRACTOR_FILE, candidate, calibration_frames(run, calibration), float_convolutions)
             else:
                 convert_fp16(scratch / EXTRACTOR_FILE, candidate)
-            chosen = spread(guard_clips, len(masks))
+            standardize = head.get_layer("standardize") if config["standardize"] else None
             guard = guard_precision(
                 precision,
                 create_session(candidate, providers),
+                create_session(scratch / EXTRACTOR_FILE, providers),
                 create_session(scratch / HEAD_FILE, providers),
-                split_clips(run, "test", chosen),
-                features[chosen],
-                masks[chosen],
+                guard_clips_by_kind(run, guard_clips, calibration),
+                config["sequence_length"],
+                standardize and (standardize.mean.numpy(), standardize.std.numpy()),
                 min_cosine,
                 min_agreement,
             )
@@ -141,20 +167,8 @@ def export_run(
             guard=guard and guard.to_dict(),
         )
         write_bundle_json(manifest, scratch)
-        _publish(scratch, bundle_dir)
+        publish_folder(scratch, bundle_dir)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return load_bundle(bundle_dir)
-
-
-def _publish(scratch: Path, bundle_dir: Path) -> None:
-    """Replace ``bundle_dir`` with the finished bundle in ``scratch``."""
-    if bundle_dir.exists():
-        old = bundle_dir.with_name(f".{bundle_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        bundle_dir.rename(old)
-        scratch.rename(bundle_dir)
-        shutil.rmtree(old)
-    else:
-        scratch.rename(bundle_dir)

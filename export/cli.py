@@ -21,9 +21,10 @@ largest difference printed.
 --precision int8 quantizes the extractor (static, per-channel int8 weights,
 calibrated on frames of the run's training clips) for CPUs; fp16 halves it
 for GPUs. The head stays fp32. A reduced-precision extractor is compared with
-fp32 on the run's test clips (per-frame feature cosine, top-1 agreement of the
-whole model) and refused, exit 4, below the limits; the figures are kept in
-bundle.json.
+fp32 on the run's test clips, as many training clips calibration did not see,
+and the test clips spoiled as cameras spoil frames (per-frame cosine of the
+features as the head reads them, top-1 agreement of the whole model) and
+refused, exit 4, below the limits; the figures are kept in bundle.json.
 
 \b
 Examples:
@@ -35,8 +36,8 @@ Examples:
 @click.option("--out", "bundle_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Bundle folder to write.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help="Numeric precision of the extractor.")
 @click.option("--calibration-frames", type=click.IntRange(min=1), default=CALIBRATION_FRAMES, show_default=True, help="int8: training frames that set activation ranges.")
-@click.option("--guard-clips", type=click.IntRange(min=1), default=GUARD_CLIPS, show_default=True, help="Test clips, spread over the split, that the precision guard compares.")
-@click.option("--min-cosine", type=click.FloatRange(0, 1), default=MIN_COSINE, show_default=True, help="Guard: least mean feature cosine against fp32.")
+@click.option("--guard-clips", type=click.IntRange(min=1), default=GUARD_CLIPS, show_default=True, help="Test clips, spread over the split, that the precision guard compares (as many held-out training clips beside them).")
+@click.option("--min-cosine", type=click.FloatRange(0, 1), default=MIN_COSINE, show_default=True, help="Guard: least mean feature cosine against fp32, on standardised features.")
 @click.option("--min-agreement", type=click.FloatRange(0, 1), default=MIN_AGREEMENT, show_default=True, help="Guard: least top-1 agreement with fp32.")
 @click.option("--opset", type=click.IntRange(13, 21), default=17, show_default=True, help="ONNX opset.")
 @reports_errors

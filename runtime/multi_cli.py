@@ -3,18 +3,18 @@
 import json
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import click
 
 from .bundle import load_bundle
+from .cli_errors import one_line
 from .capture import quiet_opencv
 from .engine import Engine
 from .events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT, Event, EventSettings
 from .live import LivePrediction
 from .live_cli import PROG, format_live, report, use_display
 from .multi_live import run_sources
-from .sources import is_live, is_streams, read_streams
+from .sources import FILE, STREAMS, Source
 
 EVENT_OPTIONS = ("events", "on", "off", "min_duration", "min_gap")
 
@@ -47,30 +47,30 @@ def event_options(command: Callable) -> Callable:
     return command
 
 
-def wants_many(sources: tuple[str, ...], events: bool) -> bool:
+def wants_many(sources: list[Source], events: bool) -> bool:
     """Several sources, a ``.streams`` listing or ``--events``: the batching loop, rather than the single-source one."""
-    return len(sources) > 1 or any(is_streams(s) for s in sources) or events
+    return len(sources) > 1 or any(source.kind == STREAMS for source in sources) or events
 
 
-def named_sources(sources: tuple[str, ...], replay_files: bool) -> list[tuple[str, str]]:
-    """``(name, source)`` per live source: ``.streams`` listings read, others named by themselves; names unique."""
-    named: list[tuple[str, str]] = []
+def named_sources(sources: list[Source], replay_files: bool) -> list[tuple[str, Source]]:
+    """``(name, source)`` per live source: ``.streams`` listings read, others named as given; names unique."""
+    named: list[tuple[str, Source]] = []
     for source in sources:
-        if is_streams(source):
-            named += read_streams(Path(source))
-        elif is_live(source) or replay_files:
-            if not is_live(source) and Path(source).is_dir():
-                raise click.UsageError(f"--live replays video files; {source} is a folder")
-            named.append((source, source))
+        if source.kind == STREAMS:
+            named += source.streams
+        elif source.live or (replay_files and source.kind == FILE):
+            named.append((source.text, source))
+        elif replay_files:
+            raise click.UsageError(f"--live replays video files; {one_line(source.text)} names a {source.kind}")
         else:
             raise click.UsageError(
-                f"{source}: several SOURCEs are live sources (cameras, streams, .streams listings, files with --live); "
+                f"{one_line(source.text)}: several SOURCEs are live sources (cameras, streams, .streams listings, files with --live); "
                 "for several clips name a folder, a glob or a listing"
             )
     names = [name for name, _ in named]
     twice = next((name for name in names if names.count(name) > 1), None)
     if twice is not None:
-        raise click.UsageError(f"{twice} is named twice; give each source once (a .streams listing can name them)")
+        raise click.UsageError(f"{one_line(twice)} is named twice; give each source once (a .streams listing can name them)")
     return named
 
 
@@ -115,12 +115,13 @@ def printers(as_json: bool, events: bool, window: bool) -> tuple[Callable[[LiveP
 
 
 def run_many_command(
-    sources: tuple[str, ...],
+    sources: list[Source],
     model_dir: str,
     as_json: bool,
     top_k: int | None,
     device: str,
     gif_path: str | None,
+    verbose: bool,
     replay_files: bool,
     stride: int | None,
     smooth: int,
@@ -139,7 +140,7 @@ def run_many_command(
     named = named_sources(sources, replay_files)
     settings = EventSettings(on, off, min_duration, min_gap) if events else None
     quiet_opencv()
-    engine = Engine(load_bundle(model_dir), device)
+    engine = Engine(load_bundle(model_dir), device, verbose=verbose)
     window = use_display(display)
     emit, emit_event = printers(as_json, events, window)
     run_sources(

@@ -40,6 +40,7 @@ from .events import Event, EventSettings, EventTracker
 from .live import FPS_PREDICTIONS, LivePrediction, LiveSummary, overlay_stats, stop_requests
 from .overlay import draw_caption, draw_overlay
 from .preprocess import prepare_frame
+from .sources import Source
 from .window import FeatureWindow, Smoother
 
 # The wait before looking again when no source has a frame. A step never waits for more frames: on the
@@ -81,7 +82,7 @@ class MultiSummary:
 
 
 def open_sources(
-    named: list[tuple[str, str]],
+    named: list[tuple[str, Source]],
     engine: Engine,
     stride: int,
     smooth: int,
@@ -124,7 +125,7 @@ def warm_up(engine: Engine, sources: int) -> None:
 
 
 def run_sources(
-    named: list[tuple[str, str]],
+    named: list[tuple[str, Source]],
     engine: Engine,
     stride: int,
     emit: Callable[[LivePrediction], None],
@@ -163,6 +164,8 @@ def run_sources(
             while not stop.is_set():
                 turn = summary.steps % len(states)
                 due = gather(states[turn:] + states[:turn], max_batch or len(states), emit_event, report, summary)
+                if failure(states):
+                    break
                 if not due:
                     if all(state.ended for state in states):
                         break
@@ -185,9 +188,18 @@ def run_sources(
             window.close()
         for state in states:
             finish(state, emit_event, report, summary)
+    error = failure(states)
+    if error is not None:
+        raise error
     if len(summary.lost) == len(named):
         raise SourceUnavailableError(f"all {len(named)} sources are lost")
     return summary
+
+
+def failure(states: list[SourceState]) -> BaseException | None:
+    """An error other than a lost source that ended a capture thread: it ends the run with its own exit code."""
+    errors = (state.capture.error for state in states if state.ended)
+    return next((error for error in errors if error is not None and not isinstance(error, SourceUnavailableError)), None)
 
 
 def gather(
@@ -267,8 +279,8 @@ def finish(state: SourceState, emit_event: Callable[[str, Event], None], report:
         for event in state.events.finish():
             emit_event(state.name, event)
         summary.events[state.name] = state.events.counts["start"]
-    error: VclfError | None = state.capture.error
-    if error is not None:
+    error = state.capture.error
+    if isinstance(error, SourceUnavailableError):
         summary.lost[state.name] = error
         report(f"error: {error}")
     state.summary.frames_read, state.summary.dropped = state.capture.frames_read, state.capture.frames.dropped

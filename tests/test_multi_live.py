@@ -24,6 +24,7 @@ from vclf.runtime.errors import SourceUnavailableError
 from vclf.runtime.events import EventSettings, EventTracker
 from vclf.runtime.live import LivePrediction, run_live
 from vclf.runtime.multi_live import TILE, run_sources, tile
+from vclf.runtime.sources import Source, resolve_source
 from vclf.train.synth import action_stream, write_video
 
 CLIP_FRAMES = 40
@@ -60,7 +61,7 @@ class CountingEngine:
         return self.engine.classify(features, mask)
 
 
-def alone(source: str, engine: Engine, stride: int) -> list[LivePrediction]:
+def alone(source: Source, engine: Engine, stride: int) -> list[LivePrediction]:
     """The source run by itself through the single-source loop."""
     predictions: list[LivePrediction] = []
     try:
@@ -87,7 +88,7 @@ def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_
     http = MjpegServer(clip).start()
     try:
         with RtspServer(clip) as rtsp:
-            named = [("file-a", str(clip)), ("file-b", str(second)), ("http", http.url), ("rtsp", rtsp.url)]
+            named = [(name, resolve_source(str(text))) for name, text in (("file-a", clip), ("file-b", second), ("http", http.url), ("rtsp", rtsp.url))]
             counting = CountingEngine(engine)
             together: list[LivePrediction] = []
             reports: list[str] = []
@@ -184,7 +185,7 @@ def test_events_are_the_state_machine_over_the_live_predictions(engine, clip):
     predictions, events = [], []
     settings = EventSettings(on=0.0, off=0.0, min_duration=0.3, min_gap=0.3)  # every change of top label, whatever the model
     run_sources(
-        [("replay", str(clip))], engine, engine.bundle.live_stride, predictions.append, lambda line: None,
+        [("replay", resolve_source(str(clip)))], engine, engine.bundle.live_stride, predictions.append, lambda line: None,
         events=settings, emit_event=lambda name, event: events.append(event),
     )
     tracker = EventTracker(engine.bundle.labels, settings)

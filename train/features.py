@@ -23,14 +23,14 @@ EXTRACT_BATCH = 32
 
 
 def resolve_weights(weights: str) -> str | None:
-    """``imagenet``, ``none`` or a local ``.h5`` file, as ``keras.applications`` takes it."""
+    """``imagenet``, ``none`` or a local weights file (``.h5``, or ``.pth`` for a backbone that reads one)."""
     if weights == "imagenet":
         return "imagenet"
     if weights == "none":
         return None
     path = Path(weights)
     if not path.is_file():
-        raise BadInputError(f"{weights}: no such weights file (use imagenet, none or a path to an .h5 file)")
+        raise BadInputError(f"{weights}: no such weights file (use imagenet, none or a path to an .h5 or .pth file)")
     return str(path)
 
 
@@ -53,10 +53,18 @@ def build_feature_extractor(weights: str | None, image_size: int, backbone: str 
 
 
 def load_backbone_weights(spec: Backbone, model: keras.Model, weights: str) -> None:
-    """``imagenet`` (Keras' download, or its copy in ``~/.keras/models/``) or a weights file, into ``model``.
+    """``imagenet`` (Keras' download, or its copy in ``~/.keras/models/``; or the backbone's installed
+    checkpoint) or a weights file (Keras ``.h5``; a ``.pth`` where the backbone reads one), into ``model``.
 
     A file named as the ImageNet file is taken for it: the offline error tells users to pass that file.
     """
+    if weights == "imagenet" and spec.imagenet_checkpoint:
+        weights = str(spec.imagenet_checkpoint())
+    if Path(weights).suffix == ".pth":
+        if spec.load_pth is None:
+            raise BadModelError(f"{weights}: a PyTorch checkpoint, which {spec.name} does not read (pass Keras .h5 weights)")
+        spec.load_pth(model, Path(weights))
+        return
     if weights == "imagenet":
         try:
             weights = keras.utils.get_file(spec.imagenet_file, spec.imagenet_url, cache_subdir="models", file_hash=spec.imagenet_md5)
