@@ -35,7 +35,7 @@ def test_streams_listing_names_sources_in_order_with_optional_names(tmp_path):
     [
         ("# nothing\n\n", "names no sources"),
         ("a=camera0\na=camera1\n", "line 2: the name 'a' is used twice"),
-        ("cams=camera0\nclips/\n", "line 2: .*clips is a folder; a .streams line is a camera, a stream or a video file"),
+        ("cams=camera0\nclips/\n", "line 2: clips/ is a folder; a .streams line is a camera, a stream or a video file"),
         ("gone=missing.avi\n", "line 1: .*missing.avi: no such file"),
         ("bad=ftp://host/a.avi\n", "line 1: .*the ftp:// scheme is not a source this build reads"),
     ],
