@@ -18,6 +18,7 @@ from .engine import DEVICES
 from .gif import save_gif
 from .live_cli import LIVE_OPTIONS, live_options, run_live_command
 from .multi_cli import EVENT_OPTIONS, event_options, run_many_command, wants_many
+from .serve_cli import SERVE_OPTIONS, serve_options
 from .pipeline import FolderPipeline, Outcome, Summary
 from .sources import is_listing, is_live, resolve_files
 
@@ -114,6 +115,7 @@ Examples:
 @engine_options
 @live_options
 @event_options
+@serve_options
 @reports_errors
 def main(
     sources: tuple[str, ...],
@@ -130,7 +132,10 @@ def main(
     **live,
 ) -> None:
     cluster = cluster_of(engine, address, workers)
-    replay_files, many = live.pop("live"), wants_many(sources, live["events"])
+    replay_files = live.pop("live")
+    if live["record"] is None and options_given(("pre", "post")):
+        raise click.UsageError("--pre and --post apply with --record")
+    many = wants_many(sources, live["events"] or live["serve"] is not None or live["record"] is not None)
     source = sources[0]
     if many or replay_files or is_live(source):
         if cluster or table:
@@ -143,7 +148,7 @@ def main(
             raise click.UsageError(f"--{given[0].replace('_', '-')} applies with --events")
         run_live_command(source, model_dir, as_json, top_k, device, gif_path, **{k: live[k] for k in LIVE_OPTIONS})
         return
-    given = options_given(LIVE_OPTIONS + EVENT_OPTIONS)
+    given = options_given(LIVE_OPTIONS + EVENT_OPTIONS + SERVE_OPTIONS)
     if given:
         raise click.UsageError(f"--{given[0].replace('_', '-')} applies to live sources (a camera, a stream or --live)")
     files = resolve_files(source)

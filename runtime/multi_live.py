@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -45,6 +46,14 @@ from .window import FeatureWindow, Smoother
 IDLE_S = 0.002  # the wait before looking again when no source has a frame
 GATHER_S = 0.005  # the longest a step waits, after its first frame, for the other sources' frames
 TILE = (480, 360)  # width, height of each source's tile in the window
+
+
+class Watcher(Protocol):
+    """What looks on from beside the loop (``--serve``): told, never asked; each call returns at once."""
+
+    def opened(self, states: list["SourceState"]) -> None: ...
+    def stepped(self, batch_size: int) -> None: ...
+    def predicted(self, name: str, frame: CapturedFrame, prediction: LivePrediction) -> None: ...
 
 
 @dataclass
@@ -75,6 +84,7 @@ class MultiSummary:
     events: dict[str, int]  # events started, per source
     lost: dict[str, SourceUnavailableError]
     batch_sizes: list[int] = field(default_factory=list)
+    stopped: bool = False  # a stop was asked for (rather than every source ending)
 
 
 def open_sources(
@@ -133,6 +143,7 @@ def run_sources(
     emit_event: Callable[[str, Event], None] = lambda name, event: None,
     window_title: str | None = None,
     max_batch: int | None = None,
+    watch: "Watcher | None" = None,
 ) -> MultiSummary:
     """Classify the ``(name, source)`` pairs live, batched, until all have ended or a stop is asked for.
 
@@ -143,7 +154,8 @@ def run_sources(
     ``max_batch`` caps a step's frames (default: one per source); the
     sources are looked at from a position that moves on each step, so a cap
     below the number of sources still serves each in turn (``max_batch=1``:
-    one source per step, each its own extractor call).
+    one source per step, each its own extractor call). ``watch`` sees the
+    opened sources, each step's batch size and each prediction with its frame.
     Raises SourceUnavailableError when every source is lost.
     """
     states, lost = open_sources(named, engine, stride, smooth, reconnect, report, events)
@@ -151,6 +163,8 @@ def run_sources(
     if not states:
         raise SourceUnavailableError(f"none of the {len(named)} sources could be opened")
     warm_up(engine, len(states))
+    if watch:
+        watch.opened(states)
     window = None
     for state in states:
         state.capture.start()
@@ -166,14 +180,19 @@ def run_sources(
                     time.sleep(IDLE_S)
                     continue
                 summary.batch_sizes.append(len(due))
+                if watch:
+                    watch.stepped(len(due))
                 for state, frame, probabilities in step(engine, due):
                     prediction = predict(state, frame, probabilities, engine, top_k, window is not None)
                     emit(prediction)
+                    if watch:
+                        watch.predicted(state.name, frame, prediction)
                     if state.events:
                         for event in state.events.update(frame.timestamp, probabilities, frame.index):
                             emit_event(state.name, event)
                 if window and not window.show(tile([s.shown for s in states], [s.name for s in states])):
                     break
+            summary.stopped = stop.is_set()
     finally:
         for state in states:
             state.capture.stop()
