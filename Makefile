@@ -22,8 +22,8 @@ demo: $(INSTALLED)
 	$(BIN)/vclf-run '$(DEMO)/data/test/*_000.avi' --model $(DEMO)/bundle
 
 # What the live tests start besides vclf: GStreamer's RTSP server (run with the
-# system python3), an X server without a screen, and a screenshot tool.
-SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good xvfb scrot
+# system python3), an X server without a screen, a screenshot tool, and a headless browser for --serve's page.
+SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good xvfb scrot chromium
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \

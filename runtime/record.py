@@ -91,9 +91,12 @@ class Recorder:
 
     def attach(self, name: str, capture: LiveCapture) -> None:
         """Record this source: its capture thread feeds the ring from now on."""
-        recorder = SourceRecorder(self, name, capture.fps)
-        self.sources[name] = recorder
-        capture.tap = recorder.tap
+        capture.tap = self.source(name, capture.fps).tap
+
+    def source(self, name: str, fps: float) -> "SourceRecorder":
+        """The recorder of one source whose frames (``fps`` a second; 0: unknown) come through its ``tap``."""
+        self.sources[name] = SourceRecorder(self, name, fps)
+        return self.sources[name]
 
     def event(self, name: str, event: Event, record: dict) -> None:
         if self.usable and name in self.sources:

@@ -23,6 +23,9 @@ from .watch import MAX_VIEW_FPS, Watch
 
 PAGE = Path(__file__).with_name("page.html")
 BOUNDARY = "vclfframe"
+# Each image is followed by the next part's boundary and headers: a browser shows a part only once the
+# next one has begun, so the newest image is shown at once, not when the one after it comes.
+PART = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n".encode()
 KEEP_ALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing an idle /events
 
 
@@ -121,13 +124,13 @@ class Handler(BaseHTTPRequestHandler):
         self.start_stream(f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         shown, interval = -1, 1.0 / MAX_VIEW_FPS
         try:
+            self.wfile.write(PART)
             while True:
                 started = time.monotonic()
                 image = self.watch.jpeg(name)
                 if image is not None and image[0] != shown:
                     shown, data = image
-                    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n".encode()
-                    self.wfile.write(head + data + b"\r\n")
+                    self.wfile.write(data + b"\r\n" + PART)
                     self.wfile.flush()
                 if not self.watch.wait_for_frame(name, shown, KEEP_ALIVE_S) and self.watch.finished:
                     return

@@ -124,12 +124,12 @@ class Watch:
         return out
 
     def is_up(self, name: str, now: float | None = None) -> bool:
-        """A source is up while frames come: opened, not lost, a frame within ``STALE_S``."""
+        """A source is up while frames come: opened, not ended (played through or lost), a frame within ``STALE_S``."""
         state, view = self.states.get(name), self.views[name]
-        if state is None or state.capture.error is not None:
+        if state is None or state.ended or state.capture.error is not None:
             return False
         if view.frame is None:
-            return not state.ended
+            return True
         return (now or time.monotonic()) - view.frame.captured < STALE_S
 
     def down(self) -> list[str]:
