@@ -38,8 +38,9 @@ system-packages:
 test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests benchmarks -n 2 --dist loadgroup --benchmark-disable
 
-# Soaks: a 60 s live replay with inference slower than the source, and five minutes of four
-# MJPEG-over-HTTP sources in one batching process: memory must stay flat in both.
+# Soaks: a 60 s live replay with inference slower than the source, five minutes of four
+# MJPEG-over-HTTP sources in one batching process, and five minutes of one with --serve (a viewer
+# attached) and --record: memory must stay flat in all three.
 soak: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests/soak_live.py -s
 

@@ -3,13 +3,19 @@
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from .capture import CapturedFrame
 from .events import Event, EventSettings
-from .live import stop_requests
+from .live import LivePrediction, stop_requests
 from .multi_live import SourceState
 from .record import PREROLL_CAP_MB
+
+if TYPE_CHECKING:  # imported for --serve and --record only
+    from .record import Recorder
+    from .watch import Watch
 
 SERVE_OPTIONS = ("serve", "record", "pre", "post")
 
@@ -44,7 +50,7 @@ def serve_options(command: Callable) -> Callable:
 class LookingOn:
     """The loop's watcher for ``--serve`` and ``--record``: hands the sources, steps and predictions on."""
 
-    def __init__(self, watch, recorder):
+    def __init__(self, watch: "Watch | None", recorder: "Recorder | None"):
         self.watch, self.recorder = watch, recorder
 
     def opened(self, states: list[SourceState]) -> None:
@@ -58,7 +64,7 @@ class LookingOn:
         if self.watch:
             self.watch.stepped(batch_size)
 
-    def predicted(self, name, frame, prediction) -> None:
+    def predicted(self, name: str, frame: CapturedFrame, prediction: LivePrediction) -> None:
         if self.watch:
             self.watch.predicted(name, frame, prediction)
 

@@ -90,7 +90,7 @@ class Watch:
         with view.encode_lock:
             if view.jpeg_of != frame.index:
                 overlay = draw_overlay(frame.image, prediction.predictions, overlay_stats(recent, prediction))
-                ok, data = cv2.imencode(".jpg", overlay, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                _, data = cv2.imencode(".jpg", overlay, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
                 view.jpeg, view.jpeg_of = data.tobytes(), frame.index
             return view.jpeg_of, view.jpeg
 
