@@ -9,7 +9,9 @@ one run is killed with SIGKILL while a clip is being written.
 
 import json
 import os
+import resource
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from browser import Chromium
-from helpers import BackgroundCommand, counting_frames, replay_fps, run_command
+from helpers import BIN, BackgroundCommand, counting_frames, replay_fps, run_command
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.events import Event
@@ -284,7 +286,27 @@ def test_record_dir_unwritable_is_one_line_and_events_are_still_reported(bundle,
     assert [json.loads(line)["event"] for line in result.stdout.splitlines()][:2] == ["start", "end"]
 
 
-def test_serve_on_another_host_is_said_and_a_missing_serve_extra_is_exit_2(bundle, tmp_path):
+def test_clips_that_cannot_be_written_whole_are_one_line_each_and_leave_nothing(bundle, replay, tmp_path):
+    """A full disk, as the writer meets it: a file-size limit (SIGXFSZ ignored) makes writes past 64 KiB fail."""
+    clip, _ = replay
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    record = tmp_path / "clips"
+    command = [BIN / "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", "--events", "--on", "0", "--off", "0", "--record", record]
+    result = subprocess.run(command, capture_output=True, text=True, preexec_fn=small_files, timeout=300)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    complaints = [line for line in result.stderr.splitlines() if line.startswith("vclf-run: --record")]
+    print(f"\n{len(events)} event lines; {complaints[:1]}")
+    assert len(complaints) == sum(e["event"] == "end" for e in events) >= 2, "a line per clip, each event still reported"
+    assert all("not kept" in line and "the event is reported as ever" in line for line in complaints)
+    assert not [p for p in record.rglob("*") if p.is_file()], "no partial clip or sidecar is left"
+
+
+def test_serve_on_another_host_is_said_and_a_missing_serve_extra_or_pre_without_record_is_exit_2(bundle, tmp_path):
     blocked = tmp_path / "blocked" / "prometheus_client"
     blocked.mkdir(parents=True)
     (blocked / "__init__.py").write_text("raise ImportError('not installed')\n")
@@ -294,6 +316,9 @@ def test_serve_on_another_host_is_said_and_a_missing_serve_extra_is_exit_2(bundl
     missing = run_command("vclf-run", clip, "--model", bundle, "--live", "--no-display", "--serve", "0", check=False, env=env)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == ["vclf-run: error: --serve: prometheus-client is not installed here (pip install 'vclf[serve]')"]
+
+    alone = run_command("vclf-run", clip, "--model", bundle, "--live", "--no-display", "--pre", "1", check=False)
+    assert alone.returncode == 2 and "--pre and --post apply with --record" in alone.stderr
 
     run = BackgroundCommand("vclf-run", clip, "--model", bundle, "--live", "--no-display", "--serve", "0.0.0.0:0")
     try:
