@@ -1,8 +1,9 @@
 """``vclf-run --serve`` and ``--record``: the page in a real browser, the endpoints, the clips on disk.
 
 One replay (grow, shrink, grow) is run once with ``--serve`` and ``--record``
-(``served`` below); the endpoint tests read that run after every source has
-ended, while the page is still served, so what they compare is final. The
+as two sources of a ``.streams`` listing (``served`` below); the endpoint
+tests read that run after every source has ended, while the page is still
+served, so what they compare is final. The
 recorder is also fed a replay's frames directly with two known events, and
 one run is killed with SIGKILL while a clip is being written.
 """
@@ -34,23 +35,23 @@ from vclf.train.synth import action_stream, write_video
 DOCS_SCREENSHOT = Path(__file__).parents[1] / "docs" / "serve-page.png"
 PRE_S, POST_S = 1.0, 1.0
 START_TIMEOUT_S = 120
+SOURCES = ("door", "yard")
 
 
 @dataclass
 class Served:
-    """The served run: the command, its URL, what /healthz said while it ran, its replay and record folder."""
+    """The served run: the command, its URL, what /healthz said while it ran, its replay's rate and the record folder."""
 
     run: BackgroundCommand
     url: str
     health_while_running: tuple[int, dict]
-    clip: Path
     fps: float
     stride: int
     record: Path
 
-    @property
-    def events(self) -> list[dict]:
-        return [json.loads(line) for line in self.run.stdout]
+    def events(self, source: str | None = None) -> list[dict]:
+        """The event lines it printed, of one source or all."""
+        return [e for e in map(json.loads, self.run.stdout) if source in (None, e["source"])]
 
 
 def fetch(url: str) -> tuple[int, bytes]:
@@ -77,29 +78,33 @@ def replay(bundle, tmp_path_factory) -> tuple[Path, float]:
 @pytest.fixture(scope="module")
 def served(bundle, replay, tmp_path_factory):
     clip, fps = replay
-    record = tmp_path_factory.mktemp("serve") / "clips"
+    folder = tmp_path_factory.mktemp("serve")
+    (folder / "yard.avi").write_bytes(clip.read_bytes())
+    listing = folder / "cams.streams"
+    listing.write_text(f"{SOURCES[0]}={clip}\n{SOURCES[1]}=yard.avi\n")
+    record = folder / "clips"
     run = BackgroundCommand(
-        "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", "--events", "--on", "0", "--off", "0",
+        "vclf-run", listing, "--model", bundle, "--no-display", "--json", "--events", "--on", "0", "--off", "0",
         "--serve", "0", "--record", record, "--pre", PRE_S, "--post", POST_S,
     )  # fmt: skip
     try:
         url = served_url(run)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while json.loads(fetch(url + "predictions.json")[1])[str(clip)]["prediction"] is None:
+        while any(v["prediction"] is None for v in json.loads(fetch(url + "predictions.json")[1]).values()):
             assert time.monotonic() < deadline and run.process.poll() is None, "\n".join(run.stderr)
             time.sleep(0.1)
         status, body = fetch(url + "healthz")
         run.wait_for_stderr("every source has ended", START_TIMEOUT_S)
-        yield Served(run, url, (status, json.loads(body)), clip, fps, load_bundle(bundle).live_stride, record)
+        yield Served(run, url, (status, json.loads(body)), fps, load_bundle(bundle).live_stride, record)
     finally:
         run.process.send_signal(signal.SIGINT)
         code = run.finish(timeout=30)
     assert code == 0, "\n".join(run.stderr)
 
 
-def summary_counts(served: Served) -> dict[str, int]:
-    """The run's summary line on stderr: ``NAME: 120 frames read, 0 dropped, 60 predictions, ..., 5 events``."""
-    line = next(line for line in served.run.stderr if "frames read" in line).split(": ", 2)[-1]
+def summary_counts(served: Served, source: str) -> dict[str, int]:
+    """A source's summary line on stderr: ``vclf-run: NAME: 120 frames read, 0 dropped, 60 predictions, ..., 5 events``."""
+    line = next(line for line in served.run.stderr if line.startswith(f"vclf-run: {source}: ")).split(": ", 2)[-1]
     figures = {}
     for part in line.split(", "):
         number, _, what = part.partition(" ")
@@ -108,27 +113,31 @@ def summary_counts(served: Served) -> dict[str, int]:
     return figures
 
 
-def test_page_in_headless_chromium_shows_the_overlay_and_the_event_log(served):
+def test_page_in_headless_chromium_shows_each_sources_overlay_and_the_event_log(served):
     browser = Chromium(served.url)
     try:
-        browser.wait_for("document.querySelector('#sources img')?.naturalWidth > 0", 30)
+        browser.wait_for(f"[...document.querySelectorAll('#sources img')].filter(i => i.naturalWidth > 0).length == {len(SOURCES)}", 30)
         browser.wait_for("document.querySelectorAll('#log .start').length > 0", 30)
-        image = browser.evaluate("(r => [r.x, r.y, r.width, r.height])(document.querySelector('#sources img').getBoundingClientRect())")
-        log = browser.evaluate("(r => [r.x, r.y, r.width, r.height])(document.getElementById('log').getBoundingClientRect())")
+        box = "(r => [r.x, r.y, r.width, r.height])"
+        images = browser.evaluate(f"[...document.querySelectorAll('#sources img')].map(i => [i.alt, {box}(i.getBoundingClientRect())])")
+        log = browser.evaluate(f"{box}(document.getElementById('log').getBoundingClientRect())")
         lines = browser.evaluate("[...document.querySelectorAll('#log div')].map(d => d.textContent)")
         png = browser.screenshot()
     finally:
         browser.close()
     shot = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     crop = lambda box: shot[int(box[1]) : int(box[1] + box[3]), int(box[0]) : int(box[0] + box[2])]  # noqa: E731
-    overlay, log_box = crop(image), crop(log)
-    print(f"\nscreenshot {shot.shape[1]}x{shot.shape[0]}: overlay pixel std {overlay.std():.1f}, {len(lines)} log lines")
-    assert overlay.size and overlay.std() > 10, "the overlay image is not blank"
-    assert len({tuple(p) for p in overlay.reshape(-1, 3)[::7]}) > 50, "the overlay has the frame's many colours"
-    assert len(lines) == len(served.events), "every event is in the log"
-    assert any(f"{e['label']} started" in line for e in served.events for line in lines)
-    bright = (log_box.max(axis=2) > 150).mean()
-    assert 0.002 < bright < 0.5, f"the log's text is in the screenshot ({bright:.3%} bright pixels)"
+    assert sorted(name for name, _ in images) == sorted(SOURCES)
+    for name, rectangle in images:
+        overlay = crop(rectangle)
+        print(f"\nscreenshot {shot.shape[1]}x{shot.shape[0]}: {name}'s overlay pixel std {overlay.std():.1f}")
+        assert overlay.size and overlay.std() > 10, f"{name}: the overlay image is not blank"
+        assert len({tuple(p) for p in overlay.reshape(-1, 3)[::7]}) > 50, f"{name}: the overlay has the frame's many colours"
+    assert len(lines) == len(served.events()), "every event is in the log"
+    assert all(any(f"{e['source']}: {e['label']} started" in line for line in lines) for e in served.events() if e["event"] == "start")
+    bright = (crop(log).max(axis=2) > 150).mean()
+    print(f"{len(lines)} log lines, {bright:.2%} of the log's pixels bright")
+    assert 0.002 < bright < 0.5, "the log's text is in the screenshot"
     if os.environ.get("VCLF_UPDATE_DOCS"):
         DOCS_SCREENSHOT.write_bytes(png)
 
@@ -141,31 +150,39 @@ def test_metrics_parsed_by_prometheus_client_match_the_runs_summary(served):
         for family in text_string_to_metric_families(body.decode())
         for sample in family.samples
     }
-    source = (("source", str(served.clip)),)
-    summary = summary_counts(served)
-    starts = [e for e in served.events if e["event"] == "start"]
-    assert samples[("vclf_frames_read_total", source)] == summary["frames read"]
-    assert samples[("vclf_frames_dropped_total", source)] == summary["dropped"]
-    assert samples[("vclf_predictions_total", source)] == summary["predictions"]
-    assert samples[("vclf_latency_ms_count", source)] == summary["predictions"]
-    assert samples[("vclf_reconnects_total", source)] == 0
-    assert samples[("vclf_extractor_batch_size_count", ())] == summary["predictions"], "one source: a step per prediction"
-    for label in {e["label"] for e in starts}:
-        events = samples[("vclf_events_total", (("label", label), ("source", str(served.clip))))]
-        assert events == sum(e["label"] == label for e in starts)
-    assert sum(v for (name, _), v in samples.items() if name == "vclf_events_total") == summary["events"] == len(starts)
+    predictions = 0
+    for name in SOURCES:
+        source = (("source", name),)
+        summary = summary_counts(served, name)
+        starts = [e for e in served.events(name) if e["event"] == "start"]
+        assert samples[("vclf_frames_read_total", source)] == summary["frames read"]
+        assert samples[("vclf_frames_dropped_total", source)] == summary["dropped"]
+        assert samples[("vclf_predictions_total", source)] == summary["predictions"]
+        assert samples[("vclf_latency_ms_count", source)] == summary["predictions"]
+        assert samples[("vclf_reconnects_total", source)] == 0
+        for label in {e["label"] for e in starts}:
+            assert samples[("vclf_events_total", (("label", label), ("source", name)))] == sum(e["label"] == label for e in starts)
+        mine = sum(v for (metric, labels), v in samples.items() if metric == "vclf_events_total" and ("source", name) in labels)
+        assert mine == summary["events"] == len(starts)
+        predictions += summary["predictions"]
+    assert samples[("vclf_extractor_batch_size_sum", ())] == predictions, "each prediction's frame went through one extractor call"
+    steps = samples[("vclf_extractor_batch_size_count", ())]
+    print(f"\n{predictions} predictions in {steps:.0f} extractor calls")
+    assert steps < predictions, "the two sources' frames were batched"
 
 
 def test_json_endpoints_healthz_and_streams_tell_the_same_run(served):
-    name = str(served.clip)
     assert served.health_while_running == (200, {"ok": True, "down": []})
-    assert fetch(served.url + "healthz") == (503, json.dumps({"ok": False, "down": [name]}).encode()), "an ended replay is down"
-    assert json.loads(fetch(served.url + "events.json")[1]) == served.events
-    latest = json.loads(fetch(served.url + "predictions.json")[1])[name]
-    assert latest["up"] is False and latest["frames_read"] == summary_counts(served)["frames read"]
+    assert fetch(served.url + "healthz") == (503, json.dumps({"ok": False, "down": list(SOURCES)}).encode()), "ended replays are down"
+    assert json.loads(fetch(served.url + "events.json")[1]) == served.events()
+    latest = json.loads(fetch(served.url + "predictions.json")[1])
+    assert list(latest) == list(SOURCES)
+    for name in SOURCES:
+        assert latest[name]["up"] is False and latest[name]["frames_read"] == summary_counts(served, name)["frames read"]
+        assert latest[name]["prediction"]["source"] == name
     assert fetch(served.url + "nowhere")[0] == 404
 
-    with urllib.request.urlopen(served.url + "stream/" + urllib.request.quote(name, safe=""), timeout=10) as stream:
+    with urllib.request.urlopen(served.url + "stream/" + SOURCES[1], timeout=10) as stream:
         assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace; boundary=")
         boundary = b"--" + stream.headers["Content-Type"].split("boundary=")[1].encode()
         assert stream.readline().strip() == boundary
@@ -181,11 +198,11 @@ def test_json_endpoints_healthz_and_streams_tell_the_same_run(served):
     with urllib.request.urlopen(served.url + "events", timeout=10) as stream:
         assert stream.headers["Content-Type"] == "text/event-stream"
         sent = []
-        while len(sent) < len(served.events):
+        while len(sent) < len(served.events()):
             line = stream.readline().decode()
             if line.startswith("data: "):
                 sent.append(json.loads(line[len("data: ") :]))
-    assert sent == served.events, "a new subscriber gets the logged events first"
+    assert sent == served.events(), "a new subscriber gets the logged events first"
 
 
 def clip_frames(path: Path) -> int:
@@ -198,21 +215,23 @@ def clip_frames(path: Path) -> int:
 
 
 def test_each_event_of_the_served_run_is_a_clip_from_pre_before_to_post_after_with_its_sidecar(served):
-    folder = served.record / folder_name(str(served.clip))
-    ends = [e for e in served.events if e["event"] == "end"]
-    clips = sorted(folder.glob("*.avi"))
-    assert len(clips) == len(ends) >= 2 and not list(folder.glob(".*")), "a clip per event, no temp files left"
-    last = summary_counts(served)["frames read"] - 1
-    for clip, end in zip(clips, ends):
-        sidecar = json.loads(clip.with_suffix(".json").read_text())
-        assert {k: sidecar[k] for k in end} == end, "the sidecar holds the event's line"
-        first_wanted = max(0, end["start_frame"] - round(PRE_S * served.fps))
-        last_wanted = min(last, end["end_frame"] + round(POST_S * served.fps))
-        frames = clip_frames(clip)
-        print(f"\n{clip.name}: {frames} frames, frames {first_wanted}..{last_wanted} wanted")
-        assert frames == sidecar["clip"]["frames"] == sidecar["last_frame"] - sidecar["first_frame"] + 1
-        assert abs(sidecar["first_frame"] - first_wanted) <= served.stride and abs(sidecar["last_frame"] - last_wanted) <= served.stride
-        assert sidecar["clip"]["fps"] == pytest.approx(served.fps, rel=1e-3)
+    for name in SOURCES:
+        folder = served.record / folder_name(name)
+        ends = [e for e in served.events(name) if e["event"] == "end"]
+        clips = sorted(folder.glob("*.avi"))
+        assert len(clips) == len(ends) >= 2 and not list(folder.glob(".*")), "a clip per event, no temp files left"
+        last = summary_counts(served, name)["frames read"] - 1
+        for clip, end in zip(clips, ends):
+            sidecar = json.loads(clip.with_suffix(".json").read_text())
+            assert {k: sidecar[k] for k in end} == end, "the sidecar holds the event's line"
+            first_wanted = max(0, end["start_frame"] - round(PRE_S * served.fps))
+            last_wanted = min(last, end["end_frame"] + round(POST_S * served.fps))
+            frames = clip_frames(clip)
+            print(f"\n{name}/{clip.name}: {frames} frames, {sidecar['first_frame']}..{sidecar['last_frame']}, {first_wanted}..{last_wanted} wanted")
+            assert frames == sidecar["clip"]["frames"] == sidecar["last_frame"] - sidecar["first_frame"] + 1
+            assert abs(sidecar["first_frame"] - first_wanted) <= served.stride
+            assert abs(sidecar["last_frame"] - last_wanted) <= served.stride
+            assert sidecar["clip"]["fps"] == pytest.approx(served.fps, rel=1e-3)
 
 
 def test_two_known_events_give_two_clips_of_pre_event_post_read_back_frame_by_frame(tmp_path):
