@@ -9,14 +9,14 @@ at the source's rate and size (AVI, Motion-JPEG). The writer writes
 ``DIR/SOURCE/.STEM.partial.avi``, checks the file holds every frame, writes
 the sidecar, then renames both to ``STEM.avi`` and ``STEM.json``: a clip under
 its final name is complete, whatever happens to the process. The capture
-thread never waits: when the writer is ``QUEUE_FRAMES`` behind, the clip
+thread never waits: when ``QUEUE_MB`` of frames wait for the writer, the clip
 being fed is given up (one stderr line) and the run goes on; a write that
 fails (full disk, unwritable DIR) is one stderr line, and its event is
 reported as ever.
 
 An event starts ``min_duration`` after its first prediction and ends
 ``min_gap`` after its last (see ``events``): the ring keeps ``pre`` plus
-those seconds plus ``LATE_S``, and clips take frames that much late.
+the longer of those plus ``LATE_S``, at most ``PREROLL_CAP_MB``.
 """
 
 import json
@@ -26,6 +26,7 @@ import queue
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
@@ -38,7 +39,7 @@ from .capture import REPLAY_FPS_FALLBACK, LiveCapture
 from .events import Event
 
 PREROLL_CAP_MB = 256  # the most a source's pre-roll ring holds
-QUEUE_FRAMES = 256  # frames waiting for the writer, all sources together
+QUEUE_MB = 2 * PREROLL_CAP_MB  # frames waiting for the writer, all sources together: a clip's pre-roll and as much again
 LATE_S = 1.0  # how much later than its time the loop may tell of an event (its latency), and then some
 FOURCC = cv2.VideoWriter_fourcc(*"MJPG")
 UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -65,13 +66,15 @@ class Clip:
 class Recorder:
     """Clips of the events of every source, written by one thread."""
 
-    def __init__(self, folder: Path, pre: float, post: float, lookback: float, report):
+    def __init__(self, folder: Path, pre: float, post: float, lookback: float, report: Callable[[str], None]):
         self.folder, self.pre, self.post, self.report = folder, pre, post, report
-        self.lag = lookback + LATE_S  # how old a frame is before a clip takes it
-        self.keep_s = pre + self.lag + LATE_S
+        # How old a frame is before a clip takes it: an event's end is learnt up to lookback + LATE_S late,
+        # and the clip must not have taken frames past end + post by then.
+        self.lag = max(0.0, lookback + LATE_S - post)
+        self.keep_s = max(pre + lookback, self.lag) + LATE_S
         self.sources: dict[str, SourceRecorder] = {}
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.pending = 0  # frames queued, not yet written
+        self.pending = 0  # bytes of frames queued, not yet written
         self.pending_lock = threading.Lock()
         self.numbers = count()
         self.usable = self._check_folder()
@@ -90,8 +93,9 @@ class Recorder:
         return True
 
     def attach(self, name: str, capture: LiveCapture) -> None:
-        """Record this source: its capture thread feeds the ring from now on."""
-        capture.tap = self.source(name, capture.fps).tap
+        """Record this source: its capture thread feeds the ring from now on (unless DIR cannot be written)."""
+        if self.usable:
+            capture.tap = self.source(name, capture.fps).tap
 
     def source(self, name: str, fps: float) -> "SourceRecorder":
         """The recorder of one source whose frames (``fps`` a second; 0: unknown) come through its ``tap``."""
@@ -112,12 +116,12 @@ class Recorder:
         self._writer.join()
 
     def send(self, job: tuple, frame: bool = False) -> bool:
-        """Queue a job for the writer; a frame only while fewer than ``QUEUE_FRAMES`` wait (False when it does not fit)."""
+        """Queue a job for the writer; a frame only while less than ``QUEUE_MB`` wait (False when it does not fit)."""
         if frame:
             with self.pending_lock:
-                if self.pending >= QUEUE_FRAMES:
+                if self.pending + job[2].nbytes > QUEUE_MB * 2**20:
                     return False
-                self.pending += 1
+                self.pending += job[2].nbytes
         self.jobs.put(job)
         return True
 
@@ -130,7 +134,7 @@ class Recorder:
             elif kind == "frame":
                 writers[number].write(rest[0])
                 with self.pending_lock:
-                    self.pending -= 1
+                    self.pending -= rest[0].nbytes
             elif kind == "close":
                 error = writers.pop(number).finish(rest[0])
                 if error:
@@ -142,9 +146,10 @@ class Recorder:
 class SourceRecorder:
     """One source's ring and open clips; ``tap`` runs in its capture thread, ``event`` in the loop's.
 
-    A clip is fed the ring's frames only once they are ``lag`` seconds old:
-    by then the event's end, which the loop learns up to ``lookback`` (plus
-    its latency) after the fact, has come, so a clip ends where it should."""
+    When ``post`` is shorter than the delay with which the loop learns of an
+    end (``lookback`` plus its latency), a clip takes the ring's frames only
+    once they are ``lag`` seconds old, so it has none past end + post by
+    then; otherwise at once."""
 
     def __init__(self, recorder: Recorder, name: str, fps: float):
         self.recorder, self.name, self.fps = recorder, name, fps
@@ -158,10 +163,12 @@ class SourceRecorder:
             if not self.ring_frames:
                 self.ring_frames = max(1, PREROLL_CAP_MB * 2**20 // image.nbytes)
             self.ring.append((index, timestamp, image))
-            while len(self.ring) > self.ring_frames or self.ring[0][1] < timestamp - self.recorder.keep_s:
-                self.ring.popleft()
             for clip in list(self.clips):
                 self._feed(clip, timestamp - self.recorder.lag)
+            while len(self.ring) > self.ring_frames or self.ring[0][1] < timestamp - self.recorder.keep_s:
+                for clip in list(self.clips):  # the memory cap bites before the lag is over: the frame goes to them now
+                    self._feed(clip, self.ring[0][1])
+                self.ring.popleft()
 
     def event(self, event: Event, record: dict) -> None:
         with self.lock:
@@ -224,7 +231,7 @@ class SourceRecorder:
         self.clips.remove(clip)
         self.recorder.send(("drop", clip.number))
         self.recorder.report(
-            f"--record: {self.name}: the writer is {QUEUE_FRAMES} frames behind; the clip of {clip.record['label']} "
+            f"--record: {self.name}: the writer is {QUEUE_MB} MB of frames behind; the clip of {clip.record['label']} "
             f"starting {datetime.fromtimestamp(clip.record['start']):%H:%M:%S} is not kept"
         )
 

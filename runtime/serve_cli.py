@@ -11,7 +11,7 @@ from .capture import CapturedFrame
 from .events import Event, EventSettings
 from .live import LivePrediction, stop_requests
 from .multi_live import SourceState
-from .record import PREROLL_CAP_MB
+from .record import PREROLL_CAP_MB, QUEUE_MB
 
 if TYPE_CHECKING:  # imported for --serve and --record only
     from .record import Recorder
@@ -34,10 +34,11 @@ def serve_options(command: Callable) -> Callable:
         ),
         click.option(
             "--record",
+            metavar="DIR",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
             help=f"Live: keep each event's clip (AVI, the source's rate and size) and a JSON sidecar in DIR/SOURCE/; "
-            f"the pre-roll ring holds at most {PREROLL_CAP_MB} MB of frames per source.",
+            f"the pre-roll ring holds at most {PREROLL_CAP_MB} MB of frames per source, the writer's queue {QUEUE_MB} MB.",
         ),
         click.option("--pre", type=seconds, default=2.0, show_default=True, help="--record: seconds kept before an event starts."),
         click.option("--post", type=seconds, default=2.0, show_default=True, help="--record: seconds kept after it ends."),

@@ -234,24 +234,23 @@ def test_each_event_of_the_served_run_is_a_clip_from_pre_before_to_post_after_wi
             assert sidecar["clip"]["fps"] == pytest.approx(served.fps, rel=1e-3)
 
 
-def test_two_known_events_give_two_clips_of_pre_event_post_read_back_frame_by_frame(tmp_path):
-    fps, stride = 20.0, 2
-    frames = counting_frames(100)  # frame i is grey 4 * i (mod 256): a clip's frames tell which they are
+@pytest.mark.parametrize("post", [POST_S, 3.0], ids=["post-shorter-than-an-end-is-late", "post-longer"])
+def test_two_known_events_give_two_clips_of_pre_event_post_read_back_frame_by_frame(tmp_path, post):
+    fps, late = 10.0, 10  # the loop tells of a start min_duration (1 s) late, of an end min_gap (1 s) late
+    frames = counting_frames(64)  # frame i is grey 4 * i: a clip's frames tell which they are
     times = [1000.0 + i / fps for i in range(len(frames))]
     lines: list[str] = []
-    recorder = Recorder(tmp_path / "clips", PRE_S, POST_S, lookback=1.0, report=lines.append)
+    recorder = Recorder(tmp_path / "clips", PRE_S, post, lookback=1.0, report=lines.append)
     source = recorder.source("cam", fps)
-    known = [(24, 30), (36, 40)]  # (start frame, end frame); the second starts in the first's post-roll
-    told = {}
+    known = [(14, 18), (22, 26)]  # (start frame, end frame); the second starts in the first's post-roll
     for index, (image, t) in enumerate(zip(frames, times)):
         source.tap(index, image, t)
-        for start, end in known:  # as the loop tells them: a start min_duration late, an end min_gap late
-            if index == start + round(fps):
-                told[start] = Event("start", "grow", times[start], start, None, None, 0.9, 0.8)
-                recorder.event("cam", told[start], {"event": "start", "label": "grow", "start": times[start]})
-            if index == end + round(fps):
-                event = Event("end", "grow", times[start], start, times[end], end, 0.9, 0.8)
-                recorder.event("cam", event, {"event": "end", "label": "grow", "start": times[start], "end": times[end]})
+        for start, end in known:
+            if index == start + late:
+                recorder.event("cam", Event("start", "grow", times[start], start, None, None, 0.9, 0.8), {"event": "start", "label": "grow", "start": times[start]})
+            if index == end + late:
+                line = {"event": "end", "label": "grow", "start": times[start], "end": times[end]}
+                recorder.event("cam", Event("end", "grow", times[start], start, times[end], end, 0.9, 0.8), line)
     recorder.close()
 
     clips = sorted((tmp_path / "clips" / "cam").glob("*.avi"))
@@ -262,12 +261,11 @@ def test_two_known_events_give_two_clips_of_pre_event_post_read_back_frame_by_fr
         greys = []
         while (read := capture.read())[0]:
             greys.append(round(float(read[1].mean()) / 4))
-        wanted = list(range(start - round(PRE_S * fps), end + round(POST_S * fps) + 1))
+        wanted = list(range(start - round(PRE_S * fps), end + round(post * fps) + 1))
         print(f"\n{clip.name}: frames {greys[0]}..{greys[-1]}, {wanted[0]}..{wanted[-1]} wanted")
-        assert len(greys) == len(wanted) == (end - start) + round((PRE_S + POST_S) * fps) + 1
-        assert abs(greys[0] - wanted[0]) <= stride and greys == list(range(greys[0], greys[0] + len(greys)))
+        assert greys == wanted, "every frame from pre before the start to post after the end, in order"
         sidecar = json.loads(clip.with_suffix(".json").read_text())
-        assert (sidecar["end"], sidecar["clip"]["frames"]) == (times[end], len(greys))
+        assert (sidecar["end"], sidecar["clip"]["frames"], sidecar["post"]) == (times[end], len(wanted), post)
 
 
 def test_sigkill_while_a_clip_is_written_leaves_no_partial_clip_under_a_final_name(bundle, replay, tmp_path):
