@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test bench soak live-switch system-packages clean
+.PHONY: demo test bench soak live-switch aarch64 system-packages clean gpu-carry bench-gpu bench-gpu-dry
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,12 +49,49 @@ soak: $(INSTALLED) system-packages
 live-switch: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests/switch_live.py -s
 
+# vclf-run from the wheel built here, on an emulated arm64 Debian (QEMU user mode), against this
+# machine's predictions. As root; the root is built once into build/arm64-root (a few minutes) and kept.
+aarch64: $(INSTALLED)
+	tests/aarch64/root.sh build/arm64-root
+	$(BIN)/python -m pytest tests/aarch64_emulated.py -s
+
 # The full latency suite: timed rows and ratio checks; the JSON, table and chart go to benchmarks/results/
 # (written also when a ratio check fails, which still fails the target).
 bench: $(INSTALLED)
 	mkdir -p build
 	$(BIN)/python -m pytest benchmarks --benchmark-json=build/bench.json; status=$$?; \
 	    $(BIN)/python benchmarks/report.py build/bench.json benchmarks/results && exit $$status
+
+# The GPU suite (benchmarks/gpu.py), for a lent GPU machine that has Python 3.12, PyTorch with CUDA 13 and
+# plain onnxruntime. Here, `make gpu-carry` fits and exports the 224 px fp32 and fp16 bundles, writes clips,
+# downloads onnxruntime-gpu for the device's Python, builds vclf's wheel and cuts it all into pieces of one device call each
+# under .gpu/ (.gpu/PLAN.txt lists the calls). There, in the last call, `make bench-gpu` joins and checks the
+# pieces, installs both wheels into /tmp/site (no dependencies: the device has them) and runs the suite; results go to $$OUT
+# when set, else benchmarks/results. `make bench-gpu-dry` runs the same suite on this machine's CPU, small.
+GPU_BUILD := build/gpu
+GPU_CARRY := .gpu
+GPU_SITE := /tmp/site
+ORT_GPU := onnxruntime-gpu==1.31.1
+DEVICE_WHEEL := --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64
+
+gpu-carry: $(INSTALLED)
+	$(BIN)/python benchmarks/gpu.py prepare $(GPU_BUILD)
+	rm -rf $(GPU_BUILD)/wheels
+	$(BIN)/python -m pip download --quiet --no-deps $(DEVICE_WHEEL) -d $(GPU_BUILD)/wheels $(ORT_GPU)
+	$(BIN)/python -m pip wheel --quiet --no-deps -w $(GPU_BUILD)/wheels .
+	tar -C $(GPU_BUILD) -cf $(GPU_BUILD)/bundles.tar bundle-fp32 bundle-fp16 clips
+	rm -rf $(GPU_CARRY)
+	$(BIN)/python benchmarks/carry.py split $(GPU_BUILD)/wheels/*.whl $(GPU_BUILD)/bundles.tar --into $(GPU_CARRY)
+
+bench-gpu:
+	python3 benchmarks/carry.py join $(GPU_CARRY) --into $(GPU_BUILD)
+	tar -C $(GPU_BUILD) -xf $(GPU_BUILD)/bundles.tar
+	python3 benchmarks/carry.py install $(GPU_BUILD)/*.whl --target $(GPU_SITE)
+	PYTHONPATH=$(GPU_SITE) python3 benchmarks/gpu.py run $(GPU_BUILD) --out $${OUT:-benchmarks/results}
+
+bench-gpu-dry: $(INSTALLED)
+	$(BIN)/python benchmarks/gpu.py prepare build/gpu-dry --image-size 112 --guard-clips 8
+	$(BIN)/python benchmarks/gpu.py run build/gpu-dry --out build/gpu-dry/results --dry-run
 
 clean:
 	rm -rf $(VENV) build

@@ -6,10 +6,12 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import click
 
+from .builds import onnxruntime_build, opencv_build
 from .bundle import load_bundle
 from .classify import Classifier, ClipResult
 from .cli_errors import echo_error, reports_errors
@@ -32,6 +34,20 @@ def describe_engine(classifier: Classifier) -> str:
     ]
     lines += [f"vclf-run: passed over {name}: {why}" for name, why in engine.passed_over.items()]
     return "\n".join(lines)
+
+
+def describe_builds() -> str:
+    """What ``--version`` prints: vclf's version and the ONNX Runtime and OpenCV builds it runs on."""
+    return "\n".join(
+        [f"vclf-run {metadata.version('vclf')}", f"ONNX Runtime: {onnxruntime_build()}", f"OpenCV: {opencv_build()}"]
+    )
+
+
+def show_version(context: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: eager, so it answers before SOURCE and --model are asked for."""
+    if value and not context.resilient_parsing:
+        click.echo(describe_builds())
+        context.exit()
 
 
 def format_result(result: ClipResult) -> str:
@@ -82,6 +98,14 @@ Examples:
 )
 @click.argument("sources", metavar="SOURCE...", nargs=-1, required=True)
 @click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=show_version,
+    help="Print vclf's version and the ONNX Runtime and OpenCV builds in use, then exit.",
+)
+@click.option(
     "--model",
     "model_dir",
     envvar="VCLF_MODEL",
@@ -104,7 +128,11 @@ Examples:
     type=click.Path(dir_okay=False),
     help="Save the sampled frames of the clip (live: the frames behind the last prediction) as a GIF.",
 )
-@click.option("--verbose", is_flag=True, help="On stderr: the bundle, the provider in use and why, time per clip.")
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="On stderr: the ONNX Runtime and OpenCV builds, the bundle, the provider in use and why, time per clip.",
+)
 @click.option(
     "--out",
     "table",
@@ -132,6 +160,8 @@ def main(
     **live,
 ) -> None:
     cluster = cluster_of(engine, address, workers)
+    if verbose:
+        click.echo(f"vclf-run: ONNX Runtime {onnxruntime_build()}; OpenCV {opencv_build()}", err=True)
     replay_files = live.pop("live")
     if live["record"] is None and options_given(("pre", "post")):
         raise click.UsageError("--pre and --post apply with --record")

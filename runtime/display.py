@@ -2,7 +2,8 @@
 
 With no usable display ``cv2.namedWindow`` aborts the whole process (SIGABRT,
 uncatchable), so ``display_usable`` decides first, by connecting to the X
-server that ``$DISPLAY`` names.
+server that ``$DISPLAY`` names, and ``window_problem`` also asks whether this
+OpenCV build has a GUI at all (``opencv-python-headless`` has none).
 """
 
 import os
@@ -11,6 +12,8 @@ import socket
 
 import cv2
 import numpy as np
+
+from .builds import NO_GUI, distribution_of, opencv_gui
 
 QUIT_KEYS = (ord("q"), 27)  # q, Esc
 DISPLAY = re.compile(r"^(?P<host>[^:]*):(?P<number>\d+)(\.\d+)?$")
@@ -38,6 +41,15 @@ def display_usable() -> bool:
                 continue
             return True
     return False
+
+
+def window_problem() -> str | None:
+    """Why no window can open here, or None when one can."""
+    if opencv_gui() == NO_GUI:
+        return f"this OpenCV build ({distribution_of('cv2')}) has no GUI (the window needs opencv-python in its place)"
+    if not display_usable():
+        return "no usable display ($DISPLAY unset or unreachable)"
+    return None
 
 
 class Window:

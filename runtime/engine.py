@@ -7,8 +7,11 @@ GPU and the provider's own library loads, which needs the CUDA, cuDNN and
 (for TensorRT) TensorRT libraries it was linked against.
 """
 
+import contextlib
 import ctypes
+import functools
 import hashlib
+import io
 import os
 import platform
 from dataclasses import dataclass, field
@@ -61,6 +64,7 @@ def provider_problem(provider: str) -> str | None:
         return NOT_BUILT
     if cuda_devices() == 0:
         return NO_GPU
+    preload_cuda_libraries()
     capi = Path(ort.__file__).parent / "capi"
     try:
         load_library(str(capi / "libonnxruntime_providers_shared.so"), ctypes.RTLD_GLOBAL)
@@ -68,6 +72,23 @@ def provider_problem(provider: str) -> str | None:
     except OSError as exc:
         return str(exc).split(":")[0] + " cannot be loaded"
     return None
+
+
+@functools.cache
+def preload_cuda_libraries() -> None:
+    """Load CUDA and cuDNN from pip's ``nvidia-*`` packages where they are installed (``onnxruntime-gpu[cuda,cudnn]``).
+
+    ONNX Runtime's CUDA provider finds those libraries only on the loader's
+    path unless ``onnxruntime.preload_dlls`` loads them first; where PyTorch
+    with the same CUDA was imported before, they are loaded already. What it
+    prints (libraries it did not find) stays off stdout, which carries
+    ``--json`` results; a library still missing shows when the provider loads.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(OSError, RuntimeError):
+        preload()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import click
 
 from .bundle import load_bundle
 from .capture import quiet_opencv
-from .display import display_usable
+from .display import window_problem
 from .engine import Engine
 from .live import LivePrediction, run_live
 from .sources import is_live
@@ -76,13 +76,13 @@ def printer(as_json: bool, window: bool) -> Callable[[LivePrediction], None]:
 
 
 def use_display(requested: bool | None) -> bool:
-    """A window when asked for (or by default) and a display is usable; says so when it is not."""
+    """A window when asked for (or by default) and one can open; says why not when asked for and it cannot."""
     if requested is False:
         return False
-    usable = display_usable()
-    if requested and not usable:
-        report("--display: no usable display ($DISPLAY unset or unreachable); printing predictions instead")
-    return usable
+    problem = window_problem()
+    if requested and problem:
+        report(f"--display: {problem}; printing predictions instead")
+    return problem is None
 
 
 def run_live_command(

@@ -14,6 +14,7 @@ from vclf.runtime.engine import Engine
 from vclf.runtime.video import Clip, read_clip
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
 SESSION_IMAGE_SIZE = 112  # the session run's frames: a quarter of 224's extraction cost
 
 
@@ -23,6 +24,21 @@ def run_command(*args: str, check: bool = True, env: dict | None = None) -> subp
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result
+
+
+def build_distributions(out: Path) -> tuple[Path, Path]:
+    """``python -m build``: the sdist, then the wheel built from that sdist, into ``out``; returns (sdist, wheel).
+
+    Run from ``out``: a ``build/`` folder in the checkout would shadow the build package.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("*.whl"), *out.glob("*.tar.gz")]:
+        old.unlink()
+    result = subprocess.run([sys.executable, "-m", "build", "--outdir", out, REPO], cwd=out, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"python -m build exited {result.returncode}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    (sdist,), (wheel,) = out.glob("*.tar.gz"), out.glob("*.whl")
+    return sdist, wheel
 
 
 def extract_seconds(engine: Engine) -> float:

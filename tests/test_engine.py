@@ -7,8 +7,10 @@ themselves are not started here.
 
 import json
 import shutil
+from importlib import metadata
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from helpers import run_command
@@ -131,7 +133,29 @@ def test_an_fp16_bundle_runs_on_the_cpu_with_one_warning(bundle, dataset, tmp_pa
     assert result.stderr.count("fp16") == 1 and "slow" in result.stderr
 
 
-def test_json_records_and_verbose_output_name_the_provider(bundle, dataset):
+def test_json_records_and_verbose_output_name_the_provider_and_the_onnx_runtime_build(bundle, dataset):
     result = run_command("vclf-run", dataset / "test" / "grow_000.avi", "--model", bundle, "--json", "--verbose")
     assert json.loads(result.stdout)["provider"] == CPU
     assert f"provider {CPU}" in result.stderr and "grow_000.avi" in result.stderr
+    build = metadata.packages_distributions()["onnxruntime"][0]  # onnxruntime-gpu here (pyproject's markers)
+    assert f"ONNX Runtime {build} {ort.__version__} (" in result.stderr
+
+
+@pytest.mark.parametrize("gpus, preloads", [(1, 1), (0, 0)], ids=["gpu", "no-gpu"])
+def test_gpu_probe_preloads_pip_cuda_libraries_once_where_a_gpu_is_and_prints_nothing(monkeypatch, capsys, gpus, preloads):
+    machine(monkeypatch, gpus=gpus)
+    calls = []
+
+    def preload_dlls():
+        calls.append(1)
+        print("Failed to load libcublas.so.13")  # what onnxruntime prints for a library it does not find
+
+    monkeypatch.setattr(engine.ort, "preload_dlls", preload_dlls, raising=False)
+    engine.preload_cuda_libraries.cache_clear()
+    try:
+        choose_providers("auto")
+        choose_providers("auto")
+    finally:
+        engine.preload_cuda_libraries.cache_clear()
+    assert len(calls) == preloads
+    assert capsys.readouterr().out == ""
