@@ -29,6 +29,7 @@ from helpers import BIN, BackgroundCommand, counting_frames, replay_fps, run_com
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.events import Event
+from vclf.runtime import record as record_module
 from vclf.runtime.record import Recorder, folder_name
 from vclf.train.synth import action_stream, write_video
 
@@ -266,6 +267,22 @@ def test_two_known_events_give_two_clips_of_pre_event_post_read_back_frame_by_fr
         assert greys == wanted, "every frame from pre before the start to post after the end, in order"
         sidecar = json.loads(clip.with_suffix(".json").read_text())
         assert (sidecar["end"], sidecar["clip"]["frames"], sidecar["post"]) == (times[end], len(wanted), post)
+
+
+def test_a_clip_the_writer_falls_behind_on_is_given_up_with_one_line_and_the_feeding_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(record_module, "QUEUE_MB", 0.05)  # 50 KB: a few of these 18 KB frames, not a pre-roll's worth
+    frames = counting_frames(40)
+    lines: list[str] = []
+    recorder = Recorder(tmp_path / "clips", PRE_S, POST_S, lookback=1.0, report=lines.append)
+    source = recorder.source("cam", 10.0)
+    for index, image in enumerate(frames):
+        source.tap(index, image, 1000.0 + index / 10)
+        if index == 20:
+            recorder.event("cam", Event("start", "grow", 1001.0, 10, None, None, 0.9, 0.8), {"event": "start", "label": "grow", "start": 1001.0})
+    recorder.close()
+    assert len(lines) == 1 and "the writer is 0.05 MB of frames behind; the clip of grow" in lines[0] and "is not kept" in lines[0]
+    assert not source.clips and len(source.ring) == round(recorder.keep_s * 10) + 1, "the ring still takes every frame, bounded by its seconds"
+    assert not [p for p in (tmp_path / "clips").rglob("*") if p.is_file()], "nothing of the clip is left"
 
 
 def test_sigkill_while_a_clip_is_written_leaves_no_partial_clip_under_a_final_name(bundle, replay, tmp_path):
