@@ -8,7 +8,6 @@ and events on its fd 4.
 """
 
 import base64
-import fcntl
 import json
 import os
 import shutil
@@ -30,28 +29,21 @@ FLAGS = [
 ]
 
 
-def high_fd(fd: int) -> int:
-    """``fd`` moved above 10, out of the way of the 3 and 4 the child gets."""
-    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-    os.close(fd)
-    return moved
-
-
 class Chromium:
     """One headless browser with a fresh profile, showing ``url`` in a ``width`` x ``height`` window."""
 
     def __init__(self, url: str, width: int = 1100, height: int = 900):
         self.profile = tempfile.mkdtemp(prefix="vclf-chromium-")
-        to_browser, self._commands = map(high_fd, os.pipe())
-        self._replies, from_browser = map(high_fd, os.pipe())
-        child_fds = {3: to_browser, 4: from_browser}
+        to_browser, self._commands = os.pipe()
+        self._replies, from_browser = os.pipe()
+        # The shell puts the pipe's ends on fds 3 and 4, where Chromium looks for them, then becomes Chromium.
         self.process = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}", url],
+            ["bash", "-c", f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser}', CHROMIUM, *FLAGS,
+             f"--user-data-dir={self.profile}", f"--window-size={width},{height}", url],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            close_fds=False,  # Python's own fds do not pass exec anyway; fds 3 and 4 must
-            preexec_fn=lambda: [os.dup2(fd, number) for number, fd in child_fds.items()],
-        )
+            pass_fds=(to_browser, from_browser),
+        )  # fmt: skip
         os.close(to_browser)
         os.close(from_browser)
         self._next_id = 0
