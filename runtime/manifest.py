@@ -81,16 +81,18 @@ def sha256(field: str, value: Any) -> None:
             raise ManifestError(f"{field}.{name}", f"must be 64 lowercase hex digits, not {short(digest)}")
 
 
-def guard(field: str, value: Any) -> None:
-    """None (fp32) or the precision guard's flat figures: names to finite numbers or short strings."""
-    if value is None:
+def guard(field: str, value: Any, nested: bool = True) -> None:
+    """None (fp32) or the precision guard's figures: names to finite numbers, short strings or (one level down) maps of those."""
+    if value is None and nested:
         return
     if not isinstance(value, dict) or len(value) > 32:
-        raise ManifestError(field, f"must be null or a map of figures, not {short(value)}")
+        raise ManifestError(field, f"must be {'null or ' if nested else ''}a map of figures, not {short(value)}")
     for name, figure in value.items():
         printable(f"{field} key", name)
         if isinstance(figure, str):
             printable(f"{field}.{name}", figure)
+        elif isinstance(figure, dict) and nested:  # figures per kind of clip
+            guard(f"{field}.{name}", figure, nested=False)
         elif type(figure) not in (int, float) or not math.isfinite(figure):
             raise ManifestError(f"{field}.{name}", f"must be a finite number, not {short(figure)}")
 

@@ -47,9 +47,15 @@ BAD_SHA = st.one_of(
     st.just({EXTRACTOR_FILE: HEX, HEAD_FILE: HEX, "other.onnx": HEX}),
     st.fixed_dictionaries({EXTRACTOR_FILE: st.just(HEX), HEAD_FILE: st.one_of(NESTED, st.just("A" * 64), st.just("0" * 63), st.just("g" * 64))}),
 )
+BAD_FIGURE = st.one_of(
+    st.none(), st.booleans(), st.just(float("nan")), st.just(float("-inf")), st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
 BAD_GUARD = st.one_of(
     st.booleans(), st.integers(), st.text(max_size=5), st.lists(SCALARS, max_size=3),
-    st.fixed_dictionaries({"cosine_mean": st.one_of(st.just(float("nan")), st.just(float("inf")), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), SCALARS, min_size=1, max_size=2))}),
+    st.fixed_dictionaries({"cosine_mean": st.one_of(st.just(float("nan")), st.just(float("inf")), st.lists(st.integers(), max_size=2))}),
+    # figures per kind of clip are maps one level down; a bad figure there, or a level deeper, is refused
+    st.fixed_dictionaries({"agreement_by_kind": st.dictionaries(st.text(min_size=1, max_size=4), BAD_FIGURE, min_size=1, max_size=2)}),
     st.just({"bad\nkey": 1.0}),
 )
 BAD_VALUES = {
