@@ -8,11 +8,12 @@ window holds shrink frames only) they are mostly ``shrink``.
 
 The model reads real features: ``--backbone efficientnet_lite0 --weights
 imagenet``, fitted with ``--live-windows`` on 30 synthetic clips per class
-(as many as the test suite's run) at 160 px, where the 224 px default would
-double the extraction for no gain on these scenes (README, "Live"). The fit
-takes several minutes on two cores, which is why this is not in ``make
-test``; there, on the session's random-weight run, every transport is
-checked to classify each window exactly as the clip path does.
+(as many as the test suite's run) at 160 px: half the extraction of the 224
+px default, and as many of ``benchmarks/live_switch.py``'s 11 replays pass
+(10; README, "Live"). Fit and export take about six minutes on two loaded
+cores, which is why this is not in ``make test``; there, on the session's
+random-weight run, every transport is checked to classify each window
+exactly as the clip path does.
 """
 
 import json
