@@ -39,7 +39,8 @@ system-packages:
 test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests benchmarks -n 2 --dist loadgroup --benchmark-disable
 
-# A 60 s live replay with inference slower than the source: memory must stay flat.
+# Soaks: a 60 s live replay with inference slower than the source, and five minutes of four
+# MJPEG-over-HTTP sources in one batching process: memory must stay flat in both.
 soak: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests/soak_live.py -s
 

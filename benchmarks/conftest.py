@@ -23,7 +23,7 @@ import pytest
 TESTS = Path(__file__).parents[1] / "tests"
 sys.path.insert(0, str(TESTS))  # the tests' helpers and session fixtures
 
-from helpers import run_command  # noqa: E402
+from helpers import SESSION_IMAGE_SIZE, run_command  # noqa: E402
 
 from lite_models import convert_extractor  # noqa: E402
 from measure import graph_gflop, sgemm_gflops  # noqa: E402
@@ -248,3 +248,23 @@ def lite0(keras_models, clip, calibration, tmp_path_factory) -> Lite0:
 
     features = np.asarray(extractor.predict_on_batch(clip.frames.astype(np.float32)))
     return Lite0(features, onnx_file, lambda precision: litert_file(tmp_path_factory, name, extractor, precision, calibration))
+
+
+@pytest.fixture(scope="session")
+def edge_bundle(dataset, feature_cache, tmp_path_factory) -> Path:
+    """The fastest edge backbone fitted as the tests' run is (their data, 112 px, random weights), exported
+    int8 where the guard allows, else fp32."""
+
+    def export(out: Path) -> None:
+        if run_command("vclf-export", run, "--out", out, *INT8_EXPORT, check=False).returncode != 0:
+            run_command("vclf-export", run, "--out", out)
+
+    run = built(
+        tmp_path_factory,
+        "run-mobilenet",
+        lambda out: run_command(
+            "vclf-train", "fit", dataset, "--out", out, "--weights", "none", "--backbone", "mobilenet_v3_small",
+            "--image-size", str(SESSION_IMAGE_SIZE), "--cache", feature_cache,
+        ),
+    )
+    return built(tmp_path_factory, "bundle-mobilenet", export)

@@ -16,7 +16,10 @@ the runtime (numpy, OpenCV, ONNX Runtime) and measures, per bundle:
 - one clip end to end, decoding included (``Classifier.classify_file``);
 - a folder of clips through the folder pipeline: clips/s and its share of
   the extractor bound (frames/s at the pipeline's batch over frames a clip);
-- live: one new frame plus the head (``StreamingClassifier.step``).
+- live: one new frame plus the head (``StreamingClassifier.step``);
+- several streams: one step of the multi-source loop (``multi_live.step``)
+  over 8 and 32 sources' 640x480 camera frames, one extractor call and one
+  head call for all, against stepping the same sources one at a time.
 
 Rows name the provider that really ran them. ``--device cuda`` (the default)
 that cannot start falls back to the CPU with the reason on one line, so
@@ -44,6 +47,8 @@ from pathlib import Path
 import numpy as np
 
 BATCHES = (1, 20, 64, 256)
+STREAMS, DRY_STREAMS = (8, 32), (2, 4)
+CAMERA_FRAME = (480, 640, 3)  # what a stream hands the loop before prepare_frame
 DRY_BATCHES = (1, 4)
 ROUNDS, DRY_ROUNDS = 30, 2
 FOLDER_CLIPS, DRY_FOLDER_CLIPS = 32, 4
@@ -246,6 +251,7 @@ def run_suite(build: Path, device: str, dry_run: bool, say: Callable[[str], None
     machine = describe_machine(note)
     say(f"bench-gpu: {machine['gpu']}; {machine['onnxruntime']}; {note}")
     batches, rounds = (DRY_BATCHES, DRY_ROUNDS) if dry_run else (BATCHES, ROUNDS)
+    streams = DRY_STREAMS if dry_run else STREAMS
     clips = sorted((build / "clips").glob("*.avi"))[: DRY_FOLDER_CLIPS if dry_run else FOLDER_CLIPS]
     if not clips:
         raise SystemExit(f"bench-gpu: {build / 'clips'} holds no .avi clips; run `gpu.py prepare` first")
@@ -265,9 +271,32 @@ def run_suite(build: Path, device: str, dry_run: bool, say: Callable[[str], None
             extractor = extractor_rows(engine, precision, batches, rounds)
             rows += extractor
             rows += [head_row(engine, precision, rounds), clip_row(classifier, precision, clips[0], rounds), live_row(engine, precision, rounds)]
+            rows += streams_rows(engine, precision, streams, rounds)
             rows.append(folder_row(folder, chosen if engine.provider != "CPUExecutionProvider" else "cpu", precision, clips, extractor))
-    say("bench-gpu: 8 and 32 streams left out: several live sources in one process have not landed")
     return machine, rows
+
+
+def streams_rows(engine, precision: str, counts: tuple[int, ...], rounds: int) -> list[Row]:
+    """A multi-source step over ``count`` sources' frames, batched and one source at a time."""
+    from vclf.runtime.capture import CapturedFrame
+    from vclf.runtime.multi_live import SourceState, step
+    from vclf.runtime.window import FeatureWindow, Smoother
+
+    bundle, rows = engine.bundle, []
+    rng = np.random.default_rng(2)
+    for count in counts:
+        states = [
+            SourceState(f"stream-{i}", None, FeatureWindow(bundle.sequence_length, bundle.feature_size), Smoother(1), None)  # type: ignore[arg-type]
+            for i in range(count)
+        ]
+        due = [(state, CapturedFrame(0, rng.integers(0, 256, CAMERA_FRAME, dtype=np.uint8), 0.0, 0.0, 0)) for state in states]
+        for variant, call in (
+            (f"{count} streams, one batched step", lambda: step(engine, due)),
+            (f"{count} streams, one step per source", lambda: [step(engine, [one]) for one in due]),
+        ):
+            seconds = timed(call, rounds)
+            rows.append(row("streams", variant, precision, engine.provider, count, "predictions", count, seconds))
+    return rows
 
 
 def tensorrt_loads() -> bool:

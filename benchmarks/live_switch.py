@@ -29,16 +29,20 @@ CLIP_FRAMES = 40
 MOSTLY = 0.5  # more than half
 
 
-def window_labels(engine: Engine, frames: list[np.ndarray]) -> list[str]:
-    """The top label of each live window, one per sampled frame."""
+def window_probabilities(engine: Engine, frames: list[np.ndarray]) -> np.ndarray:
+    """``[sampled frames, C]``: the head on each live window, one per sampled frame."""
     bundle = engine.bundle
     features = engine.extract(np.stack([prepare_frame(f, bundle.image_size) for f in frames[:: bundle.live_stride]]))
     length = bundle.sequence_length
     windows = [features[max(0, k + 1 - length) : k + 1] for k in range(len(features))]
-    probabilities = engine.classify(
+    return engine.classify(
         np.stack([pad_sequence(w, length) for w in windows]), np.stack([frame_mask(len(w), length) for w in windows])
     )
-    return [bundle.labels[i] for i in probabilities.argmax(axis=1)]
+
+
+def window_labels(engine: Engine, frames: list[np.ndarray]) -> list[str]:
+    """The top label of each live window, one per sampled frame."""
+    return [engine.bundle.labels[i] for i in window_probabilities(engine, frames).argmax(axis=1)]
 
 
 @click.command()

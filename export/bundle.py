@@ -17,6 +17,7 @@ from vclf.runtime.bundle import (
 )
 from vclf.runtime.engine import create_session
 from vclf.runtime.errors import BadInputError
+from vclf.runtime.files import publish_folder
 from vclf.runtime.sampling import live_stride
 from vclf.runtime.video import count_frames, read_clip
 from vclf.train import run as rd
@@ -166,20 +167,8 @@ def export_run(
             guard=guard and guard.to_dict(),
         )
         write_bundle_json(manifest, scratch)
-        _publish(scratch, bundle_dir)
+        publish_folder(scratch, bundle_dir)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return load_bundle(bundle_dir)
-
-
-def _publish(scratch: Path, bundle_dir: Path) -> None:
-    """Replace ``bundle_dir`` with the finished bundle in ``scratch``."""
-    if bundle_dir.exists():
-        old = bundle_dir.with_name(f".{bundle_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        bundle_dir.rename(old)
-        scratch.rename(bundle_dir)
-        shutil.rmtree(old)
-    else:
-        scratch.rename(bundle_dir)

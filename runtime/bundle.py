@@ -7,7 +7,7 @@ A folder with ``bundle.json``, ``extractor.onnx`` and ``head.onnx``.
 - head: float32 features ``[B, T, F]`` and bool mask ``[B, T]`` in, float32
   probabilities ``[B, C]`` out, in the order of ``labels``.
 
-``load_bundle`` checks the manifest; ``check_graphs`` checks that the loaded
+``load_bundle`` checks the manifest (``manifest.py`` holds its schema); ``check_graphs`` checks that the loaded
 graphs have the names, dtypes and shapes above.
 """
 
@@ -17,13 +17,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import BadModelError
-from .sampling import SAMPLERS
+from .manifest import GRAPH_FILES, PRECISIONS, read_manifest
 
 FORMAT_VERSION = 2
-PRECISIONS = ("fp32", "fp16", "int8")
 BUNDLE_FILE = "bundle.json"
-EXTRACTOR_FILE = "extractor.onnx"
-HEAD_FILE = "head.onnx"
+EXTRACTOR_FILE, HEAD_FILE = GRAPH_FILES
 
 
 @dataclass(frozen=True)
@@ -86,12 +84,12 @@ def load_bundle(folder: str | Path, verify: bool = True) -> Bundle:
         raise BadModelError(f"{folder}: no such bundle folder")
     if not manifest.is_file():
         raise BadModelError(f"{folder}: not a bundle (no {BUNDLE_FILE})")
-    try:
-        fields = json.loads(manifest.read_text())
-        bundle = Bundle(**fields, path=folder)
-    except (ValueError, TypeError) as exc:
-        raise BadModelError(f"{manifest}: unreadable bundle manifest ({exc})") from None
-    check_manifest(bundle, manifest)
+    fields = read_manifest(manifest)
+    if fields["format_version"] != FORMAT_VERSION:
+        raise BadModelError(
+            f"{manifest}: field format_version: bundle format {fields['format_version']}, this vclf reads {FORMAT_VERSION}"
+        )
+    bundle = Bundle(**fields, path=folder)
     for name in (EXTRACTOR_FILE, HEAD_FILE):
         graph = folder / name
         if not graph.is_file():
@@ -99,18 +97,6 @@ def load_bundle(folder: str | Path, verify: bool = True) -> Bundle:
         if verify and file_sha256(graph) != bundle.sha256.get(name):
             raise BadModelError(f"{graph}: sha256 does not match {BUNDLE_FILE}; the file is damaged")
     return bundle
-
-
-def check_manifest(bundle: Bundle, manifest: Path) -> None:
-    """Format version, sampler and precision this runtime knows."""
-    if bundle.format_version != FORMAT_VERSION:
-        raise BadModelError(f"{manifest}: bundle format {bundle.format_version}, this vclf reads {FORMAT_VERSION}")
-    if bundle.sampler not in SAMPLERS:
-        raise BadModelError(f"{manifest}: unknown sampler {bundle.sampler!r}; this vclf knows {', '.join(SAMPLERS)}")
-    if bundle.precision not in PRECISIONS:
-        raise BadModelError(
-            f"{manifest}: unknown precision {bundle.precision!r}; this vclf knows {', '.join(PRECISIONS)}"
-        )
 
 
 def graph_signature(bundle: Bundle) -> dict[str, dict[str, tuple[str, list]]]:

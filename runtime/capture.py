@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import SourceUnavailableError, VclfError
-from .sources import CAMERA, is_live
+from .errors import SourceUnavailableError
+from .sources import CAMERA, STREAM, Source
 from .video import open_video
 
 OPEN_TIMEOUT_MS = 5000
@@ -56,23 +56,22 @@ class CapturedFrame:
     connection: int  # 0 for the first capture, +1 on each reconnect
 
 
-def open_live(source: str) -> cv2.VideoCapture:
+def open_live(source: Source) -> cv2.VideoCapture:
     """An opened capture for a camera, stream or file; a camera or stream that
     will not open is a SourceUnavailableError naming it."""
-    camera = CAMERA.match(source)
-    if camera:
-        capture = cv2.VideoCapture(int(camera.group(1)))
+    if source.kind == CAMERA:
+        capture = cv2.VideoCapture(source.camera)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver's own queue would add latency
-        what = f"cannot open camera device {camera.group(1)}"
-    elif is_live(source):
+        what = f"cannot open camera device {source.camera}"
+    elif source.kind == STREAM:
         timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
-        capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
+        capture = cv2.VideoCapture(source.url, cv2.CAP_FFMPEG, timeouts)
         what = "cannot open stream"
     else:
-        return open_video(source)
+        return open_video(source.path)
     if not capture.isOpened():
         capture.release()
-        raise SourceUnavailableError(f"{source}: {what}")
+        raise SourceUnavailableError(f"{source.text}: {what}")
     return capture
 
 
@@ -109,6 +108,16 @@ class FrameBuffer:
             self._ready.wait_for(lambda: self._frames or self._closed, timeout)
             return self._frames.popleft() if self._frames else None
 
+    def newest(self) -> CapturedFrame | None:
+        """The newest buffered frame without waiting, the older ones dropped (and counted); None if none."""
+        with self._ready:
+            if not self._frames:
+                return None
+            self.dropped += len(self._frames) - 1
+            newest = self._frames.pop()
+            self._frames.clear()
+            return newest
+
     @property
     def finished(self) -> bool:
         """Closed and drained: no frame will come any more."""
@@ -123,13 +132,14 @@ class LiveCapture:
     stream that stops delivering is reopened with capped exponential backoff,
     up to ``reconnect`` attempts in a row (each announced through ``report``);
     when they run out, ``error`` holds a SourceUnavailableError and the buffer
-    closes. The first open happens in the constructor, so an unavailable
-    source fails at once.
+    closes. Any other exception inside the thread ends it the same way, held
+    in ``error`` for the reader to raise. The first open happens in the
+    constructor, so an unavailable source fails at once.
     """
 
     def __init__(
         self,
-        source: str,
+        source: Source,
         stride: int = 1,
         reconnect: int = 5,
         report: Callable[[str], None] = print,
@@ -142,13 +152,13 @@ class LiveCapture:
         self.frames = FrameBuffer(buffer_frames)
         self.frames_read = 0
         self.connection = 0  # +1 on each reconnect
-        self.error: VclfError | None = None
-        self.replay = not is_live(source)
+        self.error: BaseException | None = None
+        self.replay = not source.live
         self._capture: cv2.VideoCapture | None = open_live(source)
         fps = self._capture.get(cv2.CAP_PROP_FPS) if self.replay else 0.0
         self._frame_interval = 1.0 / (fps if fps > 0 else REPLAY_FPS_FALLBACK)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"capture {source}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"capture {source.text}", daemon=True)
 
     def start(self) -> "LiveCapture":
         self._thread.start()
@@ -177,6 +187,8 @@ class LiveCapture:
                 if self.replay and self._stop.wait(max(0.0, started + self.frames_read * self._frame_interval - time.monotonic())):
                     break
                 self._hand_on(image)
+        except Exception as exc:  # the reader raises it: the run ends with its exit code, not as if the source ended
+            self.error = exc
         finally:
             if self._capture is not None:
                 self._capture.release()
@@ -192,11 +204,11 @@ class LiveCapture:
         """Wait out the backoff and try a new capture; False when attempts ran out or on stop."""
         if attempt > self.reconnect:
             self.error = SourceUnavailableError(
-                f"{self.source}: source lost; no frames after {self.reconnect} reconnect attempts"
+                f"{self.source.text}: source lost; no frames after {self.reconnect} reconnect attempts"
             )
             return False
         delay = backoff_delay(attempt)
-        self.report(f"{self.source}: no frames; reconnecting in {delay:.1f} s (attempt {attempt} of {self.reconnect})")
+        self.report(f"{self.source.text}: no frames; reconnecting in {delay:.1f} s (attempt {attempt} of {self.reconnect})")
         if self._stop.wait(delay):
             return False
         try:

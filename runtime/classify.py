@@ -43,9 +43,9 @@ def rank(probabilities: np.ndarray, labels: list[str], top_k: int | None = None)
 class Classifier:
     """A loaded bundle that classifies video files."""
 
-    def __init__(self, bundle: Bundle, device: str = "auto"):
+    def __init__(self, bundle: Bundle, device: str = "auto", verbose: bool = False):
         self.bundle = bundle
-        self.engine = Engine(bundle, device)
+        self.engine = Engine(bundle, device, verbose=verbose)
 
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "auto") -> "Classifier":

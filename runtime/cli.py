@@ -1,6 +1,5 @@
 """``vclf-run``: classify video clips, or a camera or stream live, with an exported bundle."""
 
-import glob
 import json
 import sys
 import time
@@ -14,13 +13,15 @@ import click
 from .builds import onnxruntime_build, opencv_build
 from .bundle import load_bundle
 from .classify import Classifier, ClipResult
-from .cli_errors import echo_error, reports_errors
+from .cli_errors import echo_error, one_line, reports_errors
 from .cluster import Cluster, cluster_of, engine_options
 from .engine import DEVICES
 from .gif import save_gif
 from .live_cli import LIVE_OPTIONS, live_options, run_live_command
+from .files import check_output_path
+from .multi_cli import EVENT_OPTIONS, event_options, run_many_command, wants_many
 from .pipeline import FolderPipeline, Outcome, Summary
-from .sources import is_listing, is_live, resolve_files
+from .sources import Source, resolve_source
 
 
 def describe_engine(classifier: Classifier) -> str:
@@ -31,7 +32,7 @@ def describe_engine(classifier: Classifier) -> str:
         f"vclf-run: provider {engine.provider}",
     ]
     lines += [f"vclf-run: passed over {name}: {why}" for name, why in engine.passed_over.items()]
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)
 
 
 def describe_builds() -> str:
@@ -51,7 +52,7 @@ def show_version(context: click.Context, _param: click.Parameter, value: bool) -
 def format_result(result: ClipResult) -> str:
     """The Keras example's ranking: one line per class, percent, most probable first."""
     width = max(len(p.label) for p in result.predictions)
-    lines = [result.source]
+    lines = [one_line(result.source)]
     lines += [f"  {p.label:<{width}}  {p.prob * 100:6.2f}%" for p in result.predictions]
     return "\n".join(lines)
 
@@ -60,12 +61,14 @@ def format_result(result: ClipResult) -> str:
     help="""Classify the action in video clips, or live from a camera or stream.
 
 SOURCE is a video file, a folder of video files, a quoted glob
-("clips/*.avi"), a camera (camera0, camera1, ...) or an rtsp:// or http(s)://
-stream URL (MJPEG over HTTP included). Frames of a clip are sampled as the
+("clips/*.avi"), a camera (camera0 to camera255) or an rtsp(s):// or
+http(s):// stream URL (MJPEG over HTTP included). An existing path is always
+that path, glob characters in its name included. Frames of a clip are sampled as the
 bundle says, their features come from one batched ONNX Runtime call, then the
 sequence head ranks the classes. A folder or glob is decoded in worker processes while earlier clips are
-classified; results come in input order, a summary line (clips ok, failed,
-clips/s) ends the run on stderr. A listing (.txt or .lst, one path a line)
+classified; results come in input order, a file that takes longer than
+--decode-timeout fails alone, a summary line (clips ok, failed, clips/s)
+ends the run on stderr. SIGTERM stops a run as Ctrl-C does (exit 130; live: 0). A listing (.txt or .lst, one path a line)
 is classified as a folder is, in its order.
 
 With --engine ray the files are decoded by Ray tasks and classified by Ray
@@ -77,6 +80,12 @@ classified continuously: every --stride frames the newest frame's features
 join a window of the bundle's sequence length and the head runs again. A
 window shows the frame with the top labels; q or Esc quits, as does Ctrl-C.
 
+Several live sources (several SOURCEs, or a .streams listing: one a line,
+optionally name=SOURCE) run in one process: each step batches the due frames
+of all of them into one extractor call. Output names each source; a source
+lost for good is reported and the others go on (exit 5 once all are lost).
+--events prints each action's start and end instead of every prediction.
+
 \b
 Examples:
   vclf-run clip.avi --model bundle/
@@ -84,10 +93,11 @@ Examples:
   vclf-run camera0 --model bundle/ --top-k 3
   vclf-run rtsp://10.0.0.5/stream --model bundle/ --no-display --json
   vclf-run clip.avi --model bundle/ --live --no-display
+  vclf-run cams.streams --model bundle/ --json --events
   vclf-run clips.txt --model bundle/ --engine ray --address head:6379 --out results.parquet
 """
 )
-@click.argument("source")
+@click.argument("sources", metavar="SOURCE...", nargs=-1, required=True)
 @click.option(
     "--version",
     is_flag=True,
@@ -131,11 +141,20 @@ Examples:
     default=None,
     help="Write the results to this Parquet file (a row per file, failures with their error) instead of stdout.",
 )
+@click.option(
+    "--decode-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    default=None,
+    help="Files, folders, globs and listings: a file whose decoding takes longer than SECONDS fails (exit 3) and its "
+    "worker is replaced [default for folders, globs and listings: 30 s plus 1 s per 8 MiB of the file].",
+)
 @engine_options
 @live_options
+@event_options
 @reports_errors
 def main(
-    source: str,
+    sources: tuple[str, ...],
     model_dir: str,
     as_json: bool,
     top_k: int | None,
@@ -143,62 +162,80 @@ def main(
     gif_path: str | None,
     verbose: bool,
     table: Path | None,
+    decode_timeout: float | None,
     engine: str,
     address: str | None,
     workers: int | None,
     **live,
 ) -> None:
     cluster = cluster_of(engine, address, workers)
+    typed = [resolve_source(text) for text in sources]
+    source = typed[0]
+    for option, path in (("--gif", gif_path), ("--out", table)):
+        if path is not None:
+            check_output_path(option, Path(path))
     if verbose:
         click.echo(f"vclf-run: ONNX Runtime {onnxruntime_build()}; OpenCV {opencv_build()}", err=True)
-    if live.pop("live") or is_live(source):
-        if cluster or table:
-            raise click.UsageError(f"--{'engine ray' if cluster else 'out'} applies to files, not live sources")
-        run_live_command(source, model_dir, as_json, top_k, device, gif_path, **live)
+    replay_files, many = live.pop("live"), wants_many(typed, live["events"])
+    if many or replay_files or source.live:
+        if cluster or table or decode_timeout:
+            raise click.UsageError(f"--{'engine ray' if cluster else 'out' if table else 'decode-timeout'} applies to files, not live sources")
+        if many:
+            run_many_command(typed, model_dir, as_json, top_k, device, gif_path, verbose, replay_files, **live)
+            return
+        given = options_given(EVENT_OPTIONS)
+        if given:
+            raise click.UsageError(f"--{given[0].replace('_', '-')} applies with --events")
+        run_live_command(source, model_dir, as_json, top_k, device, gif_path, verbose, **{k: live[k] for k in LIVE_OPTIONS})
         return
-    given = [name for name in LIVE_OPTIONS if click.get_current_context().get_parameter_source(name).name != "DEFAULT"]
+    given = options_given(LIVE_OPTIONS + EVENT_OPTIONS)
     if given:
         raise click.UsageError(f"--{given[0].replace('_', '-')} applies to live sources (a camera, a stream or --live)")
-    files = resolve_files(source)
-    check_file_options(files, gif_path, cluster, table)
+    check_file_options(source, gif_path, cluster, table, decode_timeout)
     bundle = load_bundle(model_dir)
     if cluster:
         from .cluster import describe_cluster, ray_runtime
         from .cluster_pipeline import ClusterPipeline
 
-        with ray_runtime(cluster.address), ClusterPipeline(bundle, files, device, top_k, cluster.workers) as pipeline:
+        with ray_runtime(cluster.address), ClusterPipeline(bundle, source.files, device, top_k, cluster.workers) as pipeline:
             if verbose:
                 click.echo(f"vclf-run: {describe_cluster(len(pipeline.map.actors))}", err=True)
             sys.exit(classify_many(pipeline, as_json, gif_path, table))
-    if names_many(source) or table:
-        with FolderPipeline(bundle, files, device, top_k) as pipeline:
+    if source.many or table or decode_timeout:
+        with FolderPipeline(bundle, source.files, device, top_k, decode_timeout=decode_timeout, verbose=verbose) as pipeline:
             if verbose:
                 click.echo(describe_engine(pipeline.classifier), err=True)
             sys.exit(classify_many(pipeline, as_json, gif_path, table))
-    classifier = Classifier(bundle, device)
+    classifier = Classifier(bundle, device, verbose=verbose)
     if verbose:
         click.echo(describe_engine(classifier), err=True)
     started = time.perf_counter()
-    result = classifier.classify_file(files[0], top_k)
+    result = classifier.classify_file(source.path, top_k)
     echo_result(result, as_json, gif_path)
     if verbose:
         elapsed = (time.perf_counter() - started) * 1e3
-        click.echo(f"vclf-run: {files[0]}: {elapsed:.0f} ms on {result.provider}", err=True)
+        click.echo(f"vclf-run: {one_line(str(source.path))}: {elapsed:.0f} ms on {result.provider}", err=True)
 
 
-def check_file_options(files: list[Path], gif_path: str | None, cluster: Cluster | None, table: Path | None) -> None:
-    """Usage errors among the options for files: ``--gif`` needs one clip classified here, ``--out`` a .parquet name."""
-    if gif_path and len(files) > 1:
+def options_given(names: tuple[str, ...]) -> list[str]:
+    """Those of ``names`` the user set on the command line (or through the environment)."""
+    context = click.get_current_context()
+    return [name for name in names if context.get_parameter_source(name).name != "DEFAULT"]
+
+
+def check_file_options(
+    source: Source, gif_path: str | None, cluster: Cluster | None, table: Path | None, decode_timeout: float | None
+) -> None:
+    """Usage errors among the options for files: ``--gif`` needs one clip classified here, ``--out`` a .parquet name,
+    ``--decode-timeout`` the local engine's decoding workers."""
+    if gif_path and len(source.files) > 1:
         raise click.UsageError("--gif takes a single clip, SOURCE names several")
     if gif_path and (cluster or table):
         raise click.UsageError(f"--gif saves a clip's frames here; --{'engine ray' if cluster else 'out'} does not keep them")
     if table and table.suffix.lower() != ".parquet":
         raise click.UsageError(f"--out {table}: name a .parquet file")
-
-
-def names_many(source: str) -> bool:
-    """A folder, a glob or a listing, classified by the pipeline even when it holds one clip."""
-    return Path(source).is_dir() or glob.has_magic(source) or is_listing(source)
+    if decode_timeout and (cluster or gif_path):
+        raise click.UsageError(f"--decode-timeout applies to the local engine's decoding workers, not with --{'engine ray' if cluster else 'gif'}")
 
 
 def echo_result(result: ClipResult, as_json: bool, gif_path: str | None) -> None:

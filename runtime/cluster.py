@@ -13,7 +13,9 @@ present on every node at the same place.
 
 import logging
 import os
+import signal
 import socket
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -124,15 +126,41 @@ def ray_runtime(address: str | None) -> Iterator[None]:
         return
     address = check_cluster(address)
     started = {} if address else {"num_cpus": os.cpu_count()}
+    if not address:
+        loopback_only(ray)
+    sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, **started)
     except ConnectionError as exc:
         raise SourceUnavailableError(f"{address}: cannot join the Ray cluster ({first_line(exc)})") from None
+    finally:
+        keep_sigterm_handler(sigterm)
     quiet_cluster_events(ray)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def keep_sigterm_handler(handler) -> None:
+    """Put back the SIGTERM handler ``ray.init`` replaces (its own exits 15 at once, before the run's cleanup),
+    so a Ray run stops as a local one does."""
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def loopback_only(ray) -> None:
+    """Make the Ray runtime this process starts for itself listen on 127.0.0.1 only: Ray's services are unauthenticated.
+
+    Ray (2.60) binds its servers to the node's address and, asked for
+    127.0.0.1, replaces it with the machine's routable address, unless
+    clusters are switched off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read
+    when ray is imported and by every process it starts); then the node's
+    address is the loopback one (checked with ``ss -ltn``: GCS, raylet,
+    workers and the runtime-env agent on 127.0.0.1).
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray._private.ray_constants.ENABLE_RAY_CLUSTER = False  # ray is imported already: its copy of the setting
 
 
 def quiet_cluster_events(ray) -> None:

@@ -12,8 +12,12 @@ import ctypes
 import functools
 import hashlib
 import io
+import json
 import os
 import platform
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +25,9 @@ import click
 import numpy as np
 import onnxruntime as ort
 
-from .bundle import EXTRACTOR_FILE, HEAD_FILE, Bundle, check_graph
+from .bundle import EXTRACTOR_FILE, HEAD_FILE, Bundle, check_graph, file_sha256
 from .errors import BadModelError, VclfError
+from .files import fsync_path, fsync_tree
 from .sampling import frame_mask
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
@@ -31,6 +36,7 @@ _PROVIDERS = {"cpu": [CPU], "cuda": [CUDA, CPU], "tensorrt": [TENSORRT, CUDA, CP
 _PROVIDER_LIBRARIES = {CUDA: "libonnxruntime_providers_cuda.so", TENSORRT: "libonnxruntime_providers_tensorrt.so"}
 EXTRACT_BATCH = 64  # frames per extractor call, at most
 NOT_BUILT, NO_GPU = "not in this onnxruntime build", "no NVIDIA GPU or driver"
+CACHE_GRAPH, CACHE_DATA, CACHE_HASHES = "graph.onnx", "graph.onnx.data", "sha256.json"
 
 
 class DeviceUnavailableError(VclfError):
@@ -149,15 +155,8 @@ def provider_options(provider: str, bundle: Bundle) -> tuple[str, dict] | str:
     }
 
 
-def create_session(path: os.PathLike, providers: list, sha256: str | None = None) -> ort.InferenceSession:
-    """A session for one graph; an unloadable graph is a BadModelError naming it.
-
-    On the CPU, a graph with a known ``sha256`` is optimised once and the
-    optimised graph kept in the cache; later starts load it with the
-    optimisers off (measured: 0.2-0.3 s instead of 0.5-1.8 s for InceptionV3).
-    The optimised graph holds layouts for this CPU's vector width, so the cache
-    key includes the CPU's feature flags as well as the onnxruntime version.
-    """
+def session_options() -> ort.SessionOptions:
+    """The options of every session vclf makes."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
     # Idle threads sleep instead of spinning: a spinning thread holds a core that the folder pipeline's
@@ -165,30 +164,107 @@ def create_session(path: os.PathLike, providers: list, sha256: str | None = None
     # four 2.21 against 1.95, median 2.08 against 1.79); the extractor alone is as fast (20 frames 395 ms
     # either way) and one frame 1.4 ms slower (23.9 against 22.5 ms).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    source, cached = os.fspath(path), None
+    return options
+
+
+def create_session(
+    path: os.PathLike, providers: list, sha256: str | None = None, report: Callable[[str], None] | None = None
+) -> ort.InferenceSession:
+    """A session for one graph; an unloadable graph is a BadModelError naming it.
+
+    On the CPU, a graph with a known ``sha256`` is optimised once and the
+    optimised graph kept in the cache (``graph_cache``); later starts load it
+    with the optimisers off (measured: 0.2-0.3 s instead of 0.5-1.8 s for
+    InceptionV3). ``report`` gets a line when a damaged cache entry is rebuilt.
+    """
     if sha256 and providers == [CPU]:
-        cached = optimized_graph_path(sha256)
-        if cached.is_file():
-            source, cached = str(cached), None
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        elif _writable(cached.parent):
-            options.optimized_model_filepath = str(cached.with_name(f".{os.getpid()}-{cached.name}"))
+        entry = optimized_graph_path(sha256)
+        session = load_cached_graph(entry, providers, report)
+        if session is not None:
+            return session
+        if _writable(entry.parent):
+            return build_cached_graph(path, entry, providers)
+    return _session(path, path, session_options(), providers)
+
+
+def _session(graph: os.PathLike, named: os.PathLike, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
     try:
-        session = ort.InferenceSession(source, sess_options=options, providers=providers)
+        return ort.InferenceSession(os.fspath(graph), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises several unrelated types for bad graphs
-        if options.optimized_model_filepath:
-            Path(options.optimized_model_filepath).unlink(missing_ok=True)
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadModelError(f"{path}: cannot load graph ({first_line})") from None
-    if options.optimized_model_filepath and os.path.isfile(options.optimized_model_filepath):
-        os.replace(options.optimized_model_filepath, cached)
-    return session
+        raise BadModelError(f"{named}: cannot load graph ({first_line})") from None
+
+
+def load_cached_graph(entry: Path, providers: list, report: Callable[[str], None] | None) -> ort.InferenceSession | None:
+    """The session of a cache entry whose files all match their recorded hashes; None when there is none.
+
+    A damaged entry (a file missing, emptied, truncated or changed, or a graph
+    that will not load) is deleted, so the caller rebuilds it from the bundle.
+    """
+    if not entry.exists():
+        return None
+    try:
+        recorded = json.loads((entry / CACHE_HASHES).read_text())
+        if set(recorded) != {p.name for p in entry.iterdir()} - {CACHE_HASHES} or CACHE_GRAPH not in recorded:
+            raise ValueError("its files are not the ones it recorded")
+        for name, digest in recorded.items():
+            if file_sha256(entry / name) != digest:
+                raise ValueError(f"{name} does not match its hash")
+        options = session_options()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return _session(entry / CACHE_GRAPH, entry, options, providers)
+    except (OSError, ValueError, AttributeError, BadModelError) as exc:
+        shutil.rmtree(entry, ignore_errors=True)
+        if entry.exists() or entry.is_symlink():
+            entry.unlink(missing_ok=True)
+        if report:
+            report(f"vclf: cached optimised graph {entry.name} was damaged ({str(exc).splitlines()[0][:160]}); rebuilding it")
+        return None
+
+
+def build_cached_graph(path: os.PathLike, entry: Path, providers: list) -> ort.InferenceSession:
+    """A session for ``path`` with the optimisers on, its optimised graph kept as the cache ``entry``.
+
+    The entry is a folder written whole: the graph, its initialisers in one
+    file beside it (so graphs with external data are cached complete) and the
+    hash of each, built under a temporary name and renamed into place. Of two
+    processes building the same entry at once, the first rename wins.
+    """
+    try:
+        scratch = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".tmp-{os.getpid()}-"))
+    except OSError:
+        return _session(path, path, session_options(), providers)
+    try:
+        options = session_options()
+        options.optimized_model_filepath = str(scratch / CACHE_GRAPH)
+        options.add_session_config_entry("session.optimized_model_external_initializers_file_name", CACHE_DATA)
+        options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+        try:
+            session = _session(path, path, options, providers)
+        except BadModelError:  # writing the optimised graph may be what failed (a full disk): the graph alone decides
+            return _session(path, path, session_options(), providers)
+        try:
+            hashes = {p.name: file_sha256(p) for p in sorted(scratch.iterdir())}
+            (scratch / CACHE_HASHES).write_text(json.dumps(hashes))
+            fsync_tree(scratch)
+            scratch.rename(entry)
+            fsync_path(entry.parent)
+        except OSError:  # no room, or another process put the entry there first: the session is good either way
+            pass
+        return session
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def optimized_graph_path(sha256: str) -> Path:
+    """The cache entry (a folder) for the graph with ``sha256`` on this CPU and onnxruntime version.
+
+    The optimised graph holds layouts for this CPU's vector width, so the key
+    includes the CPU's feature flags as well as the onnxruntime version.
+    """
     flags = next((line for line in _cpuinfo().splitlines() if line.startswith("flags")), platform.machine())
     machine = hashlib.sha256(flags.encode()).hexdigest()[:8]
-    return cache_dir() / "optimized" / f"{sha256[:32]}-ort{ort.__version__}-cpu{machine}.onnx"
+    return cache_dir() / "optimized" / f"{sha256[:32]}-ort{ort.__version__}-cpu{machine}"
 
 
 def _cpuinfo() -> str:
@@ -216,12 +292,15 @@ class Engine:
     them (the head ignores masked positions, which export checks).
     """
 
-    def __init__(self, bundle: Bundle, device: str = "auto", notice=lambda line: click.echo(line, err=True)):
+    def __init__(
+        self, bundle: Bundle, device: str = "auto", notice=lambda line: click.echo(line, err=True), verbose: bool = False
+    ):
         self.bundle = bundle
         choice = choose_providers(device)
         providers = [provider_options(p, bundle) for p in choice.providers]
-        self.extractor = create_session(bundle.extractor_path, providers, bundle.sha256.get(EXTRACTOR_FILE))
-        self.head = create_session(bundle.head_path, providers, bundle.sha256.get(HEAD_FILE))
+        repairs = notice if verbose else None
+        self.extractor = create_session(bundle.extractor_path, providers, bundle.sha256.get(EXTRACTOR_FILE), repairs)
+        self.head = create_session(bundle.head_path, providers, bundle.sha256.get(HEAD_FILE), repairs)
         for name, session in ((EXTRACTOR_FILE, self.extractor), (HEAD_FILE, self.head)):
             check_graph(bundle, name, session.get_inputs(), session.get_outputs())
         if self.provider != choice.providers[0]:

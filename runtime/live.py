@@ -6,7 +6,7 @@
 
 Each frame's features are computed once, so a prediction costs one extractor
 call on one frame plus the GRU head, never the whole window again.
-SIGINT and SIGTERM stop the loop between frames; the capture is released and
+SIGINT, SIGTERM and SIGHUP stop the loop between frames; the capture is released and
 a summary goes to stderr however the run ends.
 """
 
@@ -23,11 +23,13 @@ import numpy as np
 
 from .capture import LiveCapture
 from .classify import Prediction, rank
+from .cli_errors import stop_signals
 from .display import Window
 from .engine import Engine
 from .gif import save_gif
 from .overlay import OverlayStats, draw_caption, draw_overlay
 from .preprocess import prepare_frame
+from .sources import Source
 from .window import FeatureWindow, Smoother
 
 POLL_S = 0.2  # how often the loop looks for a stop request while no frame comes
@@ -100,9 +102,9 @@ class StreamingClassifier:
 
 @contextmanager
 def stop_requests() -> Iterator[threading.Event]:
-    """An event set by SIGINT or SIGTERM while inside; the previous handlers come back after."""
+    """An event set by SIGINT, SIGTERM or SIGHUP (``stop_signals``) while inside; the previous handlers come back after."""
     requested = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: requested.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, lambda *_: requested.set()) for sig in (signal.SIGINT, *stop_signals())}
     try:
         yield requested
     finally:
@@ -111,7 +113,7 @@ def stop_requests() -> Iterator[threading.Event]:
 
 
 def run_live(
-    source: str,
+    source: Source,
     engine: Engine,
     stride: int,
     emit: Callable[[LivePrediction], None],
@@ -128,7 +130,8 @@ def run_live(
     and the closing summary). With ``window_title`` a window shows each
     prediction over its frame; the caller checks that a display is usable.
     A source lost for good raises its SourceUnavailableError after the
-    buffered frames are classified.
+    buffered frames are classified; an error inside the capture thread is
+    raised here the same way.
     """
     bundle = engine.bundle
     classifier = StreamingClassifier(engine, smooth)
@@ -157,7 +160,7 @@ def run_live(
                 probabilities = classifier.step(prepared)
                 done = time.monotonic()
                 last = LivePrediction(
-                    source,
+                    source.text,
                     rank(probabilities, bundle.labels, top_k),
                     engine.provider,
                     frame.index,

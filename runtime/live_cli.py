@@ -1,9 +1,7 @@
 """The live options of ``vclf-run`` and the run they start."""
 
-import glob
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import click
 
@@ -12,7 +10,7 @@ from .capture import quiet_opencv
 from .display import window_problem
 from .engine import Engine
 from .live import LivePrediction, run_live
-from .sources import is_live
+from .sources import FILE, Source
 
 LIVE_OPTIONS = ("stride", "smooth", "display", "reconnect")
 PROG = "vclf-run"
@@ -86,21 +84,22 @@ def use_display(requested: bool | None) -> bool:
 
 
 def run_live_command(
-    source: str,
+    source: Source,
     model_dir: str,
     as_json: bool,
     top_k: int | None,
     device: str,
     gif_path: str | None,
+    verbose: bool,
     stride: int | None,
     smooth: int,
     display: bool | None,
     reconnect: int,
 ) -> None:
-    if not is_live(source) and (Path(source).is_dir() or glob.has_magic(source)):
-        raise click.UsageError(f"--live replays one video file; {source} names a folder or a pattern")
+    if not source.live and source.kind != FILE:
+        raise click.UsageError(f"--live replays one video file; {source.text} names a {source.kind}")
     quiet_opencv()
-    engine = Engine(load_bundle(model_dir), device)
+    engine = Engine(load_bundle(model_dir), device, verbose=verbose)
     window = use_display(display)
     run_live(
         source,
@@ -111,6 +110,6 @@ def run_live_command(
         smooth=smooth,
         top_k=top_k,
         reconnect=reconnect,
-        window_title=f"{PROG} {source}" if window else None,
+        window_title=f"{PROG} {source.text}" if window else None,
         gif_path=gif_path,
     )

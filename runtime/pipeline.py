@@ -60,7 +60,8 @@ class FolderPipeline:
 
     The workers start first and decode while the model loads, so start-up
     overlaps too. ``decode`` runs in the workers (``read_clip`` unless a test
-    wants a decoder that crashes). Close it (or use ``with``) to stop the workers.
+    wants a decoder that crashes or hangs), each file within ``decode_timeout``
+    seconds (see ``DecoderPool``). Close it (or use ``with``) to stop the workers.
     """
 
     def __init__(
@@ -71,13 +72,15 @@ class FolderPipeline:
         top_k: int | None = None,
         workers: int | None = None,
         decode: Decode = read_clip,
+        decode_timeout: float | None = None,
+        verbose: bool = False,
     ):
         self.files = list(files)
         self.top_k = top_k
         settings = (bundle.sampler, bundle.sequence_length, bundle.image_size)
-        self.pool = DecoderPool(self.files, settings, workers or default_workers(), WINDOW, decode)
+        self.pool = DecoderPool(self.files, settings, workers or default_workers(), WINDOW, decode, decode_timeout)
         try:
-            self.classifier = Classifier(bundle, device)
+            self.classifier = Classifier(bundle, device, verbose)
         except BaseException:
             self.pool.close()
             raise

@@ -67,9 +67,13 @@ class Clip:
 def open_video(path: str | Path) -> cv2.VideoCapture:
     """An opened capture for a video file, or a one-line BadInputError naming it."""
     path = Path(path)
-    if not path.exists():
+    try:
+        exists, regular = path.exists(), path.is_file()
+    except OSError as exc:  # a name too long for the file system, a folder that cannot be searched
+        raise BadInputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not exists:
         raise BadInputError(f"{path}: no such file")
-    if not path.is_file():
+    if not regular:
         raise BadInputError(f"{path}: not a file")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():

@@ -1,10 +1,14 @@
-"""Soak (``make soak``, not part of ``make test``): a 60 s live replay, every frame
-sampled, at four times the frame rate this machine's extractor keeps up with
-(50 to 400 fps), so inference stays behind the source the whole time. The
-buffer drops what it cannot keep, and the process' memory stays flat.
+"""Soaks (``make soak``, not part of ``make test``); in each the process' memory stays flat.
+
+- A 60 s live replay, every frame sampled, at four times the frame rate this
+  machine's extractor keeps up with (50 to 400 fps), so inference stays
+  behind the source the whole time; the buffer drops what it cannot keep.
+- Five minutes of four 25 fps MJPEG-over-HTTP sources in one batching
+  ``vclf-run``, each at the bundle's stride.
 """
 
 import json
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers import BackgroundCommand, extract_seconds
+from streaming import MjpegServer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.train.synth import random_spec, render_clip, write_video
@@ -21,6 +26,7 @@ FPS_RANGE = (50.0, 400.0)
 BEHIND = 4  # the source's rate over what one prediction's extractor call keeps up with
 WARM_UP_S = 10
 GROWTH_LIMIT_MB = 20
+MULTI_SOURCES, MULTI_SECONDS, MULTI_FPS = 4, 300, 25.0
 
 
 def resident_mb(pid: int) -> float:
@@ -30,30 +36,69 @@ def resident_mb(pid: int) -> float:
     raise AssertionError(f"no VmRSS for process {pid}")
 
 
-def test_memory_stays_flat_over_a_60_s_live_replay(bundle, tmp_path):
-    fps = float(np.clip(BEHIND / extract_seconds(Engine(load_bundle(bundle), "cpu")), *FPS_RANGE))
-    clip = render_clip(replace(random_spec("grow", np.random.default_rng(0)), width=160, height=120, length=40))
-    video = write_video(tmp_path / "minute.avi", clip * int(SECONDS * fps / len(clip)), fps=fps)
-    run = BackgroundCommand("vclf-run", video, "--model", bundle, "--live", "--no-display", "--json", "--stride", "1")
+def sample_memory(run: BackgroundCommand, seconds: float | None = None) -> list[tuple[float, float]]:
+    """(seconds since start, resident MB) each second until the command ends, or ``seconds`` have passed."""
     samples: list[tuple[float, float]] = []
     started = time.monotonic()
-    while run.process.poll() is None:
+    while run.process.poll() is None and (seconds is None or time.monotonic() - started < seconds):
         try:
             samples.append((time.monotonic() - started, resident_mb(run.process.pid)))
         except FileNotFoundError:
             break
         time.sleep(1.0)
+    return samples
+
+
+def memory_growth(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """Median MB once settled (10 s after warm-up), median MB of the last 10 s, and the growth between."""
+    settled = float(np.median([mb for t, mb in samples if WARM_UP_S <= t < WARM_UP_S + 10]))
+    final = float(np.median([mb for t, mb in samples if t >= samples[-1][0] - 10]))
+    return settled, final, final - settled
+
+
+def test_memory_stays_flat_over_a_60_s_live_replay(bundle, tmp_path):
+    fps = float(np.clip(BEHIND / extract_seconds(Engine(load_bundle(bundle), "cpu")), *FPS_RANGE))
+    clip = render_clip(replace(random_spec("grow", np.random.default_rng(0)), width=160, height=120, length=40))
+    video = write_video(tmp_path / "minute.avi", clip * int(SECONDS * fps / len(clip)), fps=fps)
+    run = BackgroundCommand("vclf-run", video, "--model", bundle, "--live", "--no-display", "--json", "--stride", "1")
+    samples = sample_memory(run)
     assert run.finish(timeout=30) == 0, "\n".join(run.stderr[-5:])
 
     records = [json.loads(line) for line in run.stdout]
-    settled = [mb for t, mb in samples if WARM_UP_S <= t < WARM_UP_S + 10]
-    final = [mb for t, mb in samples if t >= samples[-1][0] - 10]
-    growth = float(np.median(final) - np.median(settled))
+    settled, final, growth = memory_growth(samples)
     print(
         f"\nsoak: {samples[-1][0]:.0f} s at {fps:.0f} fps, {len(records)} predictions, {records[-1]['dropped']} dropped, "
-        f"RSS {np.median(settled):.0f} MB at {WARM_UP_S}-{WARM_UP_S + 10} s, {np.median(final):.0f} MB in the last 10 s, "
+        f"RSS {settled:.0f} MB at {WARM_UP_S}-{WARM_UP_S + 10} s, {final:.0f} MB in the last 10 s, "
         f"peak {max(mb for _, mb in samples):.0f} MB, growth {growth:+.1f} MB; {run.stderr[-1]}"
     )
     assert samples[-1][0] >= SECONDS * 0.95
     assert records[-1]["dropped"] > 0, "inference was behind the source"
+    assert growth < GROWTH_LIMIT_MB
+
+
+def test_memory_stays_flat_over_five_minutes_of_four_http_sources_in_one_process(bundle, tmp_path):
+    clip = render_clip(replace(random_spec("spin", np.random.default_rng(1)), width=320, height=240, length=100))
+    video = write_video(tmp_path / "camera.avi", clip, fps=MULTI_FPS)
+    servers = [MjpegServer(video, loop=True).start() for _ in range(MULTI_SOURCES)]
+    run = BackgroundCommand("vclf-run", *(s.url for s in servers), "--model", bundle, "--no-display", "--json")
+    try:
+        samples = sample_memory(run, MULTI_SECONDS)
+        run.process.send_signal(signal.SIGINT)
+        assert run.finish(timeout=30) == 0, "\n".join(run.stderr[-5:])
+    finally:
+        run.finish(timeout=5)
+        for server in servers:
+            server.stop()
+    records = [json.loads(line) for line in run.stdout]
+    per_source = {s.url: [r for r in records if r["source"] == s.url] for s in servers}
+    settled, final, growth = memory_growth(samples)
+    summaries = "; ".join(line.removeprefix("vclf-run: ") for line in run.stderr if "frames read" in line)
+    print(
+        f"\nmulti-source soak: {samples[-1][0]:.0f} s, {MULTI_SOURCES} sources at {MULTI_FPS:.0f} fps, "
+        f"{len(records)} predictions ({', '.join(str(len(v)) for v in per_source.values())} per source), "
+        f"dropped {[v[-1]['dropped'] for v in per_source.values()]}, RSS {settled:.0f} MB at {WARM_UP_S}-{WARM_UP_S + 10} s, "
+        f"{final:.0f} MB in the last 10 s, peak {max(mb for _, mb in samples):.0f} MB, growth {growth:+.1f} MB; {summaries}"
+    )
+    assert samples[-1][0] >= MULTI_SECONDS * 0.95
+    assert all(len(v) > 0 for v in per_source.values())
     assert growth < GROWTH_LIMIT_MB

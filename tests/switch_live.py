@@ -1,5 +1,6 @@
 """Label switch (``make live-switch``, not part of ``make test``): a live run's label follows
-a change of action, replayed from a file, over MJPEG-over-HTTP and over RTSP.
+a change of action, replayed from a file, over MJPEG-over-HTTP and over RTSP; with
+``--events``, grow, shrink, grow again is exactly three actions with their boundaries.
 
 The replay is six grow clips followed by six shrink clips, each a new scene
 rendered as the training clips are. Before the switch the predictions are
@@ -29,7 +30,8 @@ from helpers import replay_fps, run_command
 from streaming import MjpegServer, RtspServer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
-from vclf.train.synth import action_stream, write_video
+from vclf.runtime.events import MIN_DURATION_S, MIN_GAP_S
+from vclf.train.synth import FPS, action_stream, write_video
 
 CLIPS_PER_ACTION = 6  # one scene can fool the head; six seldom all do
 IMAGE_SIZE = 160  # half of 224's extraction cost
@@ -99,3 +101,29 @@ def test_rtsp_follows_the_switch(engine, switch_bundle, switch_clip):
     with RtspServer(switch_clip) as server:
         result = run_command("vclf-run", server.url, "--model", switch_bundle, "--no-display", "--json", "--reconnect", "0", check=False)
     assert_label_follows_the_switch(result, engine)
+
+
+def test_events_on_grow_shrink_grow_are_exactly_its_three_actions_with_boundaries_within_t(engine, switch_bundle, tmp_path):
+    frames = action_stream(("grow", "shrink"), CLIPS_PER_ACTION, np.random.default_rng(2026), CLIP_FRAMES)
+    frames += action_stream(("grow",), CLIPS_PER_ACTION, np.random.default_rng(2027), CLIP_FRAMES)
+    fps = replay_fps(engine)
+    clip = write_video(tmp_path / "grow-shrink-grow.avi", frames, fps=fps)
+    # The defaults were measured at the synthetic set's 25 fps; a slower replay stretches every misread scene in time.
+    durations = [f"{seconds * FPS / fps:.3f}" for seconds in (MIN_DURATION_S, MIN_GAP_S)]
+    result = run_command(
+        "vclf-run", clip, "--model", switch_bundle, "--live", "--no-display", "--json", "--events",
+        "--min-duration", durations[0], "--min-gap", durations[1],
+    )
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    print(f"\n{[(e['event'], e['label'], e['start_frame'], e['end_frame']) for e in events]}")
+    assert [(e["event"], e["label"]) for e in events] == [
+        ("start", "grow"), ("end", "grow"), ("start", "shrink"), ("end", "shrink"), ("start", "grow"), ("end", "grow"),
+    ]
+    bundle = engine.bundle
+    tolerance = bundle.sequence_length * bundle.live_stride  # T sampled frames, in source frames
+    truth = [0, SWITCH_FRAME, 2 * SWITCH_FRAME, len(frames)]
+    for event, start, end in zip([e for e in events if e["event"] == "end"], truth, truth[1:]):
+        assert abs(event["start_frame"] - start) <= tolerance and abs(event["end_frame"] - end) <= tolerance, (event, start, end)
+        assert event["duration"] == pytest.approx(event["end"] - event["start"], abs=1e-5)
+        assert 0 < event["mean"] <= event["peak"] <= 1
+    assert result.stderr.strip().splitlines()[-1].endswith(", 3 events")

@@ -53,9 +53,9 @@ def test_labels_that_do_not_match_the_head_width_are_refused(copy, dataset):
 @pytest.mark.parametrize(
     "changes, reason",
     [
-        ({"sampler": "random"}, "unknown sampler 'random'"),
-        ({"precision": "int4"}, "unknown precision 'int4'"),
-        ({"format_version": 1}, "bundle format 1, this vclf reads 2"),
+        ({"sampler": "random"}, 'field sampler: must be one of .*, not "random"'),
+        ({"precision": "int4"}, 'field precision: must be one of fp32, fp16, int8, not "int4"'),
+        ({"format_version": 1}, "field format_version: bundle format 1, this vclf reads 2"),
     ],
 )
 def test_manifest_fields_this_runtime_does_not_know_are_refused(copy, changes, reason):

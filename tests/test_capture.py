@@ -8,7 +8,8 @@ import pytest
 from helpers import counting_frames
 from vclf.runtime import capture as capture_module
 from vclf.runtime.capture import CapturedFrame, FrameBuffer, LiveCapture, backoff_delay
-from vclf.runtime.errors import SourceUnavailableError
+from vclf.runtime.errors import BadInputError, SourceUnavailableError
+from vclf.runtime.sources import resolve_source
 from vclf.train.synth import write_video
 
 
@@ -32,9 +33,18 @@ def test_full_buffer_drops_the_oldest_frames_and_counts_them():
     assert buffer.dropped == 3 and buffer.get() is None and buffer.finished
 
 
+def test_newest_takes_the_latest_frame_at_once_and_counts_the_older_one_dropped():
+    buffer = FrameBuffer(2)
+    assert buffer.newest() is None, "nothing buffered: no wait"
+    for index in range(2):
+        buffer.put(CapturedFrame(index, np.zeros((1, 1, 3), np.uint8), 0.0, 0.0, 0))
+    assert buffer.newest().index == 1 and buffer.dropped == 1
+    assert buffer.newest() is None and buffer.dropped == 1
+
+
 def test_file_replay_hands_on_every_stride_th_frame_at_the_file_frame_rate(tmp_path):
     clip = write_video(tmp_path / "clip.avi", counting_frames(10), fps=20)
-    capture = LiveCapture(str(clip), stride=3, buffer_frames=10).start()
+    capture = LiveCapture(resolve_source(str(clip)), stride=3, buffer_frames=10).start()
     frames = drain(capture)
     capture.stop()
     assert [f.index for f in frames] == [0, 3, 6, 9]
@@ -88,7 +98,7 @@ def test_camera_that_fails_is_reopened_and_its_frames_flow_again(monkeypatch, fa
     camera = FakeCamera([frames[:6], None, frames[6:]])
     monkeypatch.setattr(capture_module.cv2, "VideoCapture", camera)
     reports = []
-    capture = LiveCapture("camera3", stride=1, reconnect=3, report=reports.append, buffer_frames=20).start()
+    capture = LiveCapture(resolve_source("camera3"), stride=1, reconnect=3, report=reports.append, buffer_frames=20).start()
     got = drain(capture)
     capture.stop()
     assert [f.index for f in got] == list(range(12))
@@ -104,13 +114,13 @@ def test_camera_that_fails_is_reopened_and_its_frames_flow_again(monkeypatch, fa
 def test_camera_that_cannot_be_opened_names_the_device(monkeypatch):
     monkeypatch.setattr(capture_module.cv2, "VideoCapture", FakeCamera([None]))
     with pytest.raises(SourceUnavailableError, match="camera2: cannot open camera device 2"):
-        LiveCapture("camera2")
+        LiveCapture(resolve_source("camera2"))
 
 
 def test_stop_releases_a_camera_that_still_delivers(monkeypatch):
     camera = FakeCamera([counting_frames(1) * 100_000])
     monkeypatch.setattr(capture_module.cv2, "VideoCapture", camera)
-    capture = LiveCapture("camera0").start()
+    capture = LiveCapture(resolve_source("camera0")).start()
     time.sleep(0.05)
     capture.stop()
     assert camera.released == 1 and capture.frames_read > 0 and capture.frames.dropped > 0
@@ -120,3 +130,21 @@ def test_backoff_doubles_up_to_a_cap():
     delays = [backoff_delay(attempt) for attempt in range(1, 8)]
     assert delays[:3] == [0.5, 1.0, 2.0]
     assert delays == sorted(delays) and max(delays) == capture_module.BACKOFF_CAP_S
+
+
+def test_an_error_inside_the_capture_thread_is_held_for_the_reader_and_ends_the_frames(monkeypatch):
+    frames = counting_frames(3)
+
+    def failing_read(images=iter(frames)):
+        image = next(images, None)
+        if image is None:
+            raise BadInputError("camera1: the driver handed over a frame it could not describe")
+        return True, image
+
+    camera = FakeCamera([[]])
+    monkeypatch.setattr(capture_module.cv2, "VideoCapture", lambda index: type("Device", (type(camera(index)),), {"read": lambda self: failing_read()})())
+    capture = LiveCapture(resolve_source("camera1"), buffer_frames=10).start()
+    got = drain(capture)
+    capture.stop()
+    assert len(got) == 3 and capture.frames.finished
+    assert isinstance(capture.error, BadInputError) and capture.error.exit_code == 3

@@ -1,6 +1,7 @@
 """Bad input gives one line on stderr naming the input and the cause, and the contract's exit code."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -109,3 +110,74 @@ def test_live_options_on_a_clip_are_a_usage_error(bundle, dataset):
 def test_every_command_explains_itself(command):
     result = run_command(*command, "--help")
     assert result.stdout.startswith("Usage:") and len(result.stdout.splitlines()) > 5
+
+
+def test_an_existing_name_with_glob_characters_classifies_that_file(bundle, dataset, tmp_path):
+    shutil.copy(dataset / "test" / "grow_000.avi", tmp_path / "a[1].avi")
+    shutil.copy(dataset / "test" / "spin_000.avi", tmp_path / "a1.avi")
+    named = json.loads(run_command("vclf-run", tmp_path / "a[1].avi", "--model", bundle, "--json").stdout)
+    alone = json.loads(run_command("vclf-run", dataset / "test" / "grow_000.avi", "--model", bundle, "--json").stdout)
+    assert named["source"] == str(tmp_path / "a[1].avi")
+    assert named["predictions"] == alone["predictions"]
+
+
+@pytest.mark.parametrize(
+    "source, fragment",
+    [
+        ("camera99999999999999999999", "camera index past 255"),
+        ("camera256", "camera index past 255"),
+        ("file:///etc/hostname", "the file:// scheme is not a source this build reads"),
+        ("ftp://host/clip.avi", "the ftp:// scheme is not a source this build reads"),
+        ("rtsp://", "the URL names no host"),
+    ],
+)
+def test_a_source_this_build_cannot_read_is_a_usage_error_naming_it(bundle, source, fragment):
+    result = run_command("vclf-run", source, "--model", bundle, "--no-display", check=False)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr.strip().splitlines()[-1] and "Traceback" not in result.stderr
+
+
+def test_a_listing_that_is_not_utf8_is_exit_3_naming_it(bundle, tmp_path):
+    listing = tmp_path / "clips.txt"
+    listing.write_bytes(b"a.avi\n\xff\xfe.avi\n")
+    result = run_command("vclf-run", listing, "--model", bundle, check=False)
+    assert_one_line_error(result, 3, str(listing), "not UTF-8")
+
+
+@pytest.mark.parametrize(
+    "option, name, fragment",
+    [
+        ("--out", "missing/results.parquet", "does not exist"),
+        ("--gif", "missing/frames.gif", "does not exist"),
+        ("--out", "folder.parquet", "is a directory"),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_a_usage_error_before_any_work(bundle, dataset, tmp_path, option, name, fragment):
+    (tmp_path / "folder.parquet").mkdir()
+    source = dataset / "test" if option == "--out" else dataset / "test" / "grow_000.avi"
+    result = run_command("vclf-run", source, "--model", bundle, option, tmp_path / name, "--json", check=False)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert str(tmp_path / name) in result.stderr and fragment in result.stderr
+
+
+def test_file_names_with_line_breaks_print_as_one_line(bundle, dataset, tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(dataset / "test" / "grow_000.avi", folder / "a\nforged  100.00%.avi")
+    (folder / "b\nvclf-run: 9 clips ok.avi").write_text("not a video")
+    result = run_command("vclf-run", folder, "--model", bundle, check=False)
+    assert result.returncode == 3
+    assert result.stdout.splitlines()[0] == f"{folder}/a\\nforged  100.00%.avi"
+    assert result.stderr.splitlines()[0].startswith(f"vclf-run: error: {folder}/b\\nvclf-run: 9 clips ok.avi: ")
+    assert len(result.stderr.splitlines()) == 2
+
+
+def test_a_listing_naming_odd_paths_fails_each_alone_with_exit_3(bundle, dataset, tmp_path):
+    listing = tmp_path / "clips.txt"
+    os.mkfifo(tmp_path / "pipe.avi")
+    listing.write_text("\n".join([str(dataset / "test" / "grow_000.avi"), "x" * 5000 + ".avi", "pipe.avi", str(tmp_path), "gone.avi"]) + "\n")
+    result = run_command("vclf-run", listing, "--model", bundle, "--json", check=False)
+    assert result.returncode == 3 and len(result.stdout.splitlines()) == 1
+    errors = result.stderr.splitlines()[:-1]
+    assert [line.split(": ")[-1] for line in errors] == ["cannot be read (File name too long)", "not a file", "not a file", "no such file"]
+    assert result.stderr.splitlines()[-1].startswith("vclf-run: 1 clips ok, 4 failed")

@@ -77,7 +77,11 @@ def test_dry_run_takes_every_gpu_path_on_the_cpu_and_says_why_in_one_line(tmp_pa
     assert {(r["batch"], r["variant"].split(",")[0]) for r in extractor} == {
         (batch, way) for batch in (1, 4) for way in ("run", "I/O binding")
     } and len(extractor) == 6
-    assert {r["group"] for r in rows} == {"extractor", "clip", "live", "folder"}
+    assert {r["group"] for r in rows} == {"extractor", "clip", "live", "streams", "folder"}
+    streams = [r for r in rows if r["group"] == "streams"]
+    assert {(r["batch"], r["variant"].split(", ")[1]) for r in streams} == {
+        (count, way) for count in (2, 4) for way in ("one batched step", "one step per source")
+    }
     folder = next(r for r in rows if r["group"] == "folder")
     assert folder["items"] == 4 and "of the extractor bound" in folder["note"]
     assert all(r["throughput"] > 0 and r["p99_ms"] >= r["p50_ms"] > 0 for r in rows)

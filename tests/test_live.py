@@ -25,12 +25,14 @@ import pytest
 from helpers import BackgroundCommand, counting_frames, replay_fps, run_command
 from streaming import MjpegServer, RtspServer
 from vclf.runtime.bundle import load_bundle
-from vclf.runtime.capture import BUFFER_FRAMES
+from vclf.runtime.capture import BUFFER_FRAMES, LiveCapture
 from vclf.runtime.engine import Engine
+from vclf.runtime.errors import BadInputError
 from vclf.runtime.live import run_live
 from vclf.runtime.overlay import BAR
 from vclf.runtime.preprocess import prepare_frame
 from vclf.runtime.sampling import frame_mask, pad_sequence
+from vclf.runtime.sources import resolve_source
 from vclf.train.synth import action_stream, write_video
 
 CLIP_FRAMES = 40  # inside the training clips' 12-47
@@ -155,7 +157,7 @@ def test_slow_inference_drops_frames_and_keeps_latency_bounded(bundle, tmp_path)
 
     engine.extract = slow_extract
     predictions, reports = [], []
-    summary = run_live(str(clip), engine, stride=1, emit=predictions.append, report=reports.append)
+    summary = run_live(resolve_source(str(clip)), engine, stride=1, emit=predictions.append, report=reports.append)
 
     latencies = [p.latency_ms / 1e3 for p in predictions]
     ceiling = (BUFFER_FRAMES + 1) * max(steps) + 0.1
@@ -166,6 +168,30 @@ def test_slow_inference_drops_frames_and_keeps_latency_bounded(bundle, tmp_path)
     assert dropped == sorted(dropped) and dropped[-1] > dropped[0]
     assert summary.dropped == 75 - len(predictions), "every frame is either classified or dropped"
     assert summary.frames_read == 75 and "75 frames read" in reports[-1]
+
+
+def test_an_error_in_the_capture_thread_ends_the_run_with_that_error(engine, tmp_path, monkeypatch):
+    clip = write_video(tmp_path / "clip.avi", counting_frames(30), fps=50.0)
+    hand_on = LiveCapture._hand_on
+
+    def fails_at_frame_10(self, image):
+        if self.frames_read == 10:
+            raise BadInputError(f"{self.source.text}: frame 10 cannot be used")
+        hand_on(self, image)
+
+    monkeypatch.setattr(LiveCapture, "_hand_on", fails_at_frame_10)
+    predictions, reports = [], []
+    with pytest.raises(BadInputError, match="frame 10 cannot be used"):
+        run_live(resolve_source(str(clip)), engine, stride=1, emit=predictions.append, report=reports.append)
+    assert 0 < len(predictions) <= 10 and "10 frames read" in reports[-1]
+
+
+def test_sigterm_stops_a_live_run_as_sigint_does(bundle, switch_clip):
+    run = BackgroundCommand("vclf-run", switch_clip, "--model", bundle, "--live", "--no-display", "--json")
+    run.wait_for_lines(1, timeout=60)
+    run.process.send_signal(signal.SIGTERM)
+    assert run.finish(timeout=15) == 0
+    assert "frames read" in run.stderr[-1] and not any("Traceback" in line for line in run.stderr)
 
 
 def test_http_stream_that_freezes_or_restarts_is_reopened_and_exit_5_once_it_is_gone(bundle, dataset):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import ray
 
-from helpers import decode_or_abort, run_command
+from helpers import BackgroundCommand, decode_or_abort, descendants, listening_addresses, run_command, running
 from test_cli_errors import assert_one_line_error
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.classify import Classifier
@@ -171,3 +171,20 @@ def test_an_unreachable_cluster_is_exit_5_in_one_line(bundle, folder):
         result = run_command("vclf-run", folder, "--model", bundle, "--engine", "ray", "--address", address, check=False)
     assert_one_line_error(result, 5, address, "no Ray cluster")
 
+
+
+def test_a_runtime_vclf_starts_listens_on_loopback_only_and_sigterm_stops_it_cleanly(bundle, folder):
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    run = BackgroundCommand("vclf-run", folder, "--model", bundle, "--engine", "ray", "--json", env=env)
+    run.wait_for_lines(1, timeout=180)
+    processes = descendants(run.process.pid)
+    addresses = listening_addresses([run.process.pid, *processes])
+    assert addresses, "Ray's services listen somewhere"
+    assert all(a.startswith("127.0.0.1:") for a in addresses), addresses
+    run.process.send_signal(signal.SIGTERM)
+    assert run.finish(timeout=60) == 130
+    assert run.stderr[-1] == "vclf-run: interrupted (SIGTERM)" and not any("Traceback" in line for line in run.stderr)
+    deadline = time.monotonic() + 30
+    while [p for p in processes if running(p)] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [p for p in processes if running(p)], "Ray's processes end with the run"

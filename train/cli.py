@@ -1,5 +1,6 @@
 """``vclf-train``: make or fetch a dataset, then fit the CNN-RNN on it."""
 
+import re
 from pathlib import Path
 
 import click
@@ -51,10 +52,13 @@ def synth(out_dir: Path, seed: int, videos_per_class: int, test_per_class: int |
 @click.option("--sha256", default=None, help="Expected sha256 of the archive; a mismatch keeps nothing.")
 @reports_errors
 def fetch(out_dir: Path, url: str | None, sha256: str | None) -> None:
-    from .fetch import UCF101_TOP5_URL, fetch_dataset
+    from .fetch import SHA256_FILE, UCF101_TOP5_URL, fetch_dataset
 
-    counts = fetch_dataset(url or UCF101_TOP5_URL, out_dir, sha256)
+    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise click.UsageError(f"--sha256 {sha256}: name 64 hex digits")
+    counts, actual = fetch_dataset(url or UCF101_TOP5_URL, out_dir, sha256)
     click.echo(f"{out_dir}: {counts['train']} train and {counts['test']} test clips")
+    click.echo(f"{out_dir}: archive sha256 {actual} (kept in {out_dir / SHA256_FILE}; pin it with --sha256)")
 
 
 @main.command(

@@ -1,0 +1,224 @@
+"""Several live sources in one ``vclf-run``: batched, each as if alone, isolated from the others' faults.
+
+The sources replay the live tests' grow-then-shrink clip: two files with
+``--live``, the MJPEG server and the RTSP server. Each source's predictions
+are compared with the same source run alone (the single-source loop) on the
+windows that hold the same sampled frames in both runs (a frame dropped in
+one run and not the other changes a window, and dropping is tested on its own).
+"""
+
+import json
+import signal
+import time
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from helpers import BackgroundCommand, replay_fps, run_command
+from streaming import MjpegServer, RtspServer
+from vclf.runtime.bundle import load_bundle
+from vclf.runtime.engine import Engine
+from vclf.runtime.errors import SourceUnavailableError
+from vclf.runtime.events import EventSettings, EventTracker
+from vclf.runtime.live import LivePrediction, run_live
+from vclf.runtime.multi_live import TILE, run_sources, tile
+from vclf.runtime.sources import Source, resolve_source
+from vclf.train.synth import action_stream, write_video
+
+CLIP_FRAMES = 40
+SOURCES = 4
+
+
+@pytest.fixture(scope="module")
+def engine(bundle) -> Engine:
+    return Engine(load_bundle(bundle), "cpu")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, engine):
+    """Grow then shrink, at a rate this machine keeps up with for four sources at once (a window
+    compared with the source alone needs the same frames in both runs: none dropped in either)."""
+    frames = action_stream(("grow", "shrink"), 1, np.random.default_rng(2026), CLIP_FRAMES)
+    return write_video(tmp_path_factory.mktemp("multi") / "switch.avi", frames, fps=replay_fps(engine) / SOURCES)
+
+
+class CountingEngine:
+    """The engine, with each extractor and head call's batch size recorded."""
+
+    def __init__(self, engine: Engine):
+        self.engine, self.bundle, self.provider = engine, engine.bundle, engine.provider
+        self.extract_sizes: list[int] = []
+        self.head_sizes: list[int] = []
+
+    def extract(self, frames: np.ndarray) -> np.ndarray:
+        self.extract_sizes.append(len(frames))
+        return self.engine.extract(frames)
+
+    def classify(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self.head_sizes.append(len(features))
+        return self.engine.classify(features, mask)
+
+
+def alone(source: Source, engine: Engine, stride: int) -> list[LivePrediction]:
+    """The source run by itself through the single-source loop."""
+    predictions: list[LivePrediction] = []
+    try:
+        run_live(source, engine, stride, predictions.append, lambda line: None, reconnect=0)
+    except SourceUnavailableError:
+        pass  # a stream that ends with no reconnect allowed: its predictions are what counts here
+    return predictions
+
+
+def by_window(predictions: list[LivePrediction], labels: list[str], length: int) -> dict[tuple[int, ...], np.ndarray]:
+    """The frame indices each prediction's window holds → its probabilities in label order."""
+    out = {}
+    for position, prediction in enumerate(predictions):
+        frames = tuple(p.frame_index for p in predictions[max(0, position + 1 - length) : position + 1])
+        by_label = {p.label: p.prob for p in prediction.predictions}
+        out[frames] = np.array([by_label[label] for label in labels])
+    return out
+
+
+def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_step(engine, clip, tmp_path):
+    bundle = engine.bundle
+    second = tmp_path / "second.avi"
+    second.write_bytes(clip.read_bytes())
+    http = MjpegServer(clip).start()
+    try:
+        with RtspServer(clip) as rtsp:
+            named = [(name, resolve_source(str(text))) for name, text in (("file-a", clip), ("file-b", second), ("http", http.url), ("rtsp", rtsp.url))]
+            counting = CountingEngine(engine)
+            together: list[LivePrediction] = []
+            reports: list[str] = []
+            summary = run_sources(named, counting, bundle.live_stride, together.append, reports.append, reconnect=0)
+            alone_runs = {name: alone(source, engine, bundle.live_stride) for name, source in named}
+    finally:
+        http.stop()
+
+    warm_up = SOURCES  # one call per batch size 1..N before the sources start
+    extract, head = counting.extract_sizes[warm_up:], counting.head_sizes[warm_up:]
+    assert len(extract) == len(head) == summary.steps, "one extractor and one head call per step"
+    assert Counter(extract) == Counter(head) == summary.batch_sizes, "on the step's due frames and their windows"
+    assert sum(extract) == len(together)
+    assert 1 < max(extract) <= SOURCES and summary.steps < len(together), "steps batch sources"
+    sizes = [summary.batch_sizes[size] for size in range(1, SOURCES + 1)]
+    print(f"\n{len(together)} predictions in {summary.steps} steps, steps of 1..{SOURCES} frames: {sizes}")
+    for name, _ in named:
+        mine = by_window([p for p in together if p.source == name], bundle.labels, bundle.sequence_length)
+        theirs = by_window(alone_runs[name], bundle.labels, bundle.sequence_length)
+        shared = mine.keys() & theirs.keys()
+        assert len(shared) >= 5, f"{name}: {len(shared)} windows hold the same frames alone and together"
+        largest = max(np.abs(mine[w] - theirs[w]).max() for w in shared)
+        print(f"{name}: {len(shared)} of {len(mine)} windows as alone, largest difference {largest:.2e}")
+        assert largest <= 1e-4, name
+    lost = [line for line in reports if line.startswith("error: ")]
+    assert sorted(lost) == sorted(f"error: {url}: source lost; no frames after 0 reconnect attempts" for url in (http.url, rtsp.url))
+    assert {line.split(":")[0] for line in reports if "frames read" in line} == {name for name, _ in named}
+
+
+def rate(records: list[dict], source: str, since: float, until: float) -> float:
+    """Predictions per second of ``source`` between two wall-clock times."""
+    times = [r["timestamp"] for r in records if r["source"] == source and since <= r["timestamp"] < until]
+    return len(times) / (until - since)
+
+
+def test_one_of_four_http_sources_lost_for_good_is_reported_once_while_the_others_keep_their_rate(bundle, clip, tmp_path):
+    servers = [MjpegServer(clip, loop=True).start() for _ in range(SOURCES)]
+    listing = tmp_path / "cams.streams"
+    listing.write_text("# four cameras\n" + "".join(f"cam{i}={s.url}\n" for i, s in enumerate(servers)))
+    run = BackgroundCommand("vclf-run", listing, "--model", bundle, "--no-display", "--json", "--reconnect", "1")
+    try:
+        run.wait_for_lines(8 * SOURCES, timeout=90)
+        started = time.time()
+        time.sleep(6)
+        stopped = time.time()
+        servers[2].stop()
+        run.wait_for_stderr("source lost", timeout=30)
+        lost = time.time()
+        time.sleep(6)
+        ended = time.time()
+        run.process.send_signal(signal.SIGINT)
+        assert run.finish(timeout=30) == 0, "the other sources were still live: a user's stop"
+    finally:
+        run.finish(timeout=5)
+        for server in servers[:2] + servers[3:]:
+            server.stop()
+    records = [json.loads(line) for line in run.stdout]
+    assert {r["source"] for r in records} == {f"cam{i}" for i in range(SOURCES)}, "names from the listing"
+    for other in ("cam0", "cam1", "cam3"):
+        before, after = rate(records, other, started, stopped), rate(records, other, lost, ended)
+        print(f"{other}: {before:.2f} predictions/s before cam2 was lost, {after:.2f} after")
+        assert before > 0 and after >= 0.8 * before, (other, before, after)
+    assert rate(records, "cam2", lost, ended) == 0
+    losses = [line for line in run.stderr if "source lost" in line]
+    assert len(losses) == 1 and servers[2].url in losses[0] and losses[0].startswith("vclf-run: error: "), run.stderr
+    summaries = [line for line in run.stderr if "frames read" in line]
+    assert sorted(line.split(":")[1].strip() for line in summaries) == [f"cam{i}" for i in range(SOURCES)]
+    assert "Traceback" not in "\n".join(run.stderr)
+
+
+def test_all_sources_lost_is_exit_5(bundle, clip):
+    servers = [MjpegServer(clip).start() for _ in range(2)]  # each plays the clip once, then the stream ends
+    try:
+        result = run_command("vclf-run", *(s.url for s in servers), "--model", bundle, "--no-display", "--json", "--reconnect", "0", check=False)
+    finally:
+        for server in servers:
+            server.stop()
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "vclf-run: error: all 2 sources are lost"
+    assert {json.loads(line)["source"] for line in result.stdout.splitlines()} == {s.url for s in servers}
+
+
+def test_several_files_need_live_and_event_options_need_events(bundle, clip):
+    several = run_command("vclf-run", clip, clip, "--model", bundle, check=False)
+    assert several.returncode == 2 and "live sources" in several.stderr
+    threshold = run_command("vclf-run", clip, "--model", bundle, "--live", "--on", "0.7", check=False)
+    assert threshold.returncode == 2 and "--on applies with --events" in threshold.stderr
+
+
+EVENT_KEYS = {"event", "source", "label", "start", "end", "start_frame", "end_frame", "duration", "peak", "mean"}
+
+
+def test_events_are_the_state_machine_over_the_live_predictions(engine, clip):
+    predictions, events = [], []
+    settings = EventSettings(on=0.0, off=0.0, min_duration=0.3, min_gap=0.3)  # every change of top label, whatever the model
+    run_sources(
+        [("replay", resolve_source(str(clip)))], engine, engine.bundle.live_stride, predictions.append, lambda line: None,
+        events=settings, emit_event=lambda name, event: events.append(event),
+    )
+    tracker = EventTracker(engine.bundle.labels, settings)
+    expected = []
+    for p in predictions:
+        by_label = {q.label: q.prob for q in p.predictions}
+        expected += tracker.update(p.timestamp, np.array([by_label[label] for label in engine.bundle.labels]), p.frame_index)
+    expected += tracker.finish()
+    assert events and events == [replace(e, peak=pytest.approx(e.peak), mean=pytest.approx(e.mean)) for e in expected]
+
+
+def test_events_print_one_json_line_per_start_and_end_and_the_summary_counts_them(bundle, clip):
+    result = run_command(
+        "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", "--events", "--on", "0", "--off", "0",
+        "--min-duration", "0.3",
+    )
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events and all(set(e) == EVENT_KEYS and e["source"] == str(clip) for e in events)
+    assert [e["event"] for e in events] == ["start", "end"] * (len(events) // 2), "each action starts, then ends"
+    for start, end in zip(events[::2], events[1::2]):
+        assert start["label"] == end["label"] and start["start"] == end["start"] and start["end"] is None
+        assert end["end"] >= end["start"] and end["duration"] == pytest.approx(end["end"] - end["start"], abs=1e-5)
+    started = len(events) // 2
+    assert result.stderr.strip().splitlines()[-1].endswith(f", {started} event{'' if started == 1 else 's'}")
+
+
+def test_window_tiles_the_sources_overlays_in_a_grid_with_their_names():
+    red, green = np.zeros((120, 160, 3), np.uint8), np.zeros((240, 320, 3), np.uint8)
+    red[..., 2], green[..., 1] = 200, 200
+    canvas = tile([red, green, None], ["door", "yard", "gate"])
+    width, height = TILE
+    assert canvas.shape == (2 * height, 2 * width, 3), "three sources: two columns, two rows"
+    assert canvas[height // 2, width // 2].tolist() == [0, 0, 200] and canvas[height // 2, width + width // 2].tolist() == [0, 200, 0]
+    assert canvas[height + 10 : 2 * height - 30, : width].max() == 0, "no prediction yet: a blank tile"
+    assert canvas[2 * height - 20 : 2 * height, : width].max() > 200, "its name is written along the bottom"
+    assert canvas[height:, width:].max() == 0, "the grid's empty cell"
