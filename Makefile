@@ -23,8 +23,8 @@ demo: $(INSTALLED)
 	$(BIN)/vclf-run '$(DEMO)/data/test/*_000.avi' --model $(DEMO)/bundle
 
 # What the live tests start besides vclf: GStreamer's RTSP server (run with the
-# system python3), an X server without a screen, and a screenshot tool.
-SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good xvfb scrot
+# system python3), an X server without a screen, a screenshot tool, and a headless browser for --serve's page.
+SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good xvfb scrot chromium
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
@@ -39,8 +39,9 @@ system-packages:
 test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests benchmarks -n 2 --dist loadgroup --benchmark-disable
 
-# Soaks: a 60 s live replay with inference slower than the source, and five minutes of four
-# MJPEG-over-HTTP sources in one batching process: memory must stay flat in both.
+# Soaks: a 60 s live replay with inference slower than the source, five minutes of four
+# MJPEG-over-HTTP sources in one batching process, and five minutes of one with --serve (a viewer
+# attached) and --record: memory must stay flat in all three.
 soak: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest tests/soak_live.py -s
 

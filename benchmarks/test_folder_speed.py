@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from checks import each_clip_matches
-from keras_example import first_frames_answer, keras_answer, sequence_prediction
+from keras_example import first_frames_answer, keras_answer
 from measure import FASTEST, KERAS, MEDIAN, Command, Row, measure, printed_results
 from vclf.runtime.engine import CPU
 from vclf.runtime.video import read_clip

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from vclf.runtime.bundle import PRECISIONS
+from vclf.runtime.manifest import PRECISIONS
 from vclf.runtime.cli_errors import reports_errors
 
 from .guard import GUARD_CLIPS, MIN_AGREEMENT, MIN_COSINE

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import BadModelError
-from .manifest import GRAPH_FILES, PRECISIONS, read_manifest
+from .manifest import GRAPH_FILES, read_manifest
 
 FORMAT_VERSION = 2
 BUNDLE_FILE = "bundle.json"

@@ -153,9 +153,11 @@ class LiveCapture:
         self.frames_read = 0
         self.connection = 0  # +1 on each reconnect
         self.error: BaseException | None = None
+        self.tap: Callable[[int, np.ndarray, float], None] | None = None  # gets every frame read (index, image, time.time())
         self.replay = not source.live
         self._capture: cv2.VideoCapture | None = open_live(source)
         fps = self._capture.get(cv2.CAP_PROP_FPS) if self.replay else 0.0
+        self.fps = fps if fps > 0 else 0.0  # the file's own rate; 0 for a camera or stream
         self._frame_interval = 1.0 / (fps if fps > 0 else REPLAY_FPS_FALLBACK)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture {source.text}", daemon=True)
@@ -197,6 +199,8 @@ class LiveCapture:
     def _hand_on(self, image: np.ndarray) -> None:
         index = self.frames_read
         self.frames_read += 1
+        if self.tap is not None:
+            self.tap(index, image, time.time())
         if index % self.stride == 0:
             self.frames.put(CapturedFrame(index, image, time.monotonic(), time.time(), self.connection))
 

@@ -17,10 +17,11 @@ from .cli_errors import echo_error, one_line, reports_errors
 from .cluster import Cluster, cluster_of, engine_options
 from .engine import DEVICES
 from .gif import save_gif
-from .live_cli import LIVE_OPTIONS, live_options, run_live_command
 from .files import check_output_path
+from .live_cli import LIVE_OPTIONS, live_options, run_live_command
 from .multi_cli import EVENT_OPTIONS, event_options, run_many_command, wants_many
 from .pipeline import FolderPipeline, Outcome, Summary
+from .serve_cli import SERVE_OPTIONS, serve_options
 from .sources import Source, resolve_source
 
 
@@ -152,6 +153,7 @@ Examples:
 @engine_options
 @live_options
 @event_options
+@serve_options
 @reports_errors
 def main(
     sources: tuple[str, ...],
@@ -176,7 +178,10 @@ def main(
             check_output_path(option, Path(path))
     if verbose:
         click.echo(f"vclf-run: ONNX Runtime {onnxruntime_build()}; OpenCV {opencv_build()}", err=True)
-    replay_files, many = live.pop("live"), wants_many(typed, live["events"])
+    replay_files = live.pop("live")
+    if live["record"] is None and options_given(("pre", "post")):
+        raise click.UsageError("--pre and --post apply with --record")
+    many = wants_many(typed, live["events"] or live["serve"] is not None or live["record"] is not None)
     if many or replay_files or source.live:
         if cluster or table or decode_timeout:
             raise click.UsageError(f"--{'engine ray' if cluster else 'out' if table else 'decode-timeout'} applies to files, not live sources")
@@ -188,7 +193,7 @@ def main(
             raise click.UsageError(f"--{given[0].replace('_', '-')} applies with --events")
         run_live_command(source, model_dir, as_json, top_k, device, gif_path, verbose, **{k: live[k] for k in LIVE_OPTIONS})
         return
-    given = options_given(LIVE_OPTIONS + EVENT_OPTIONS)
+    given = options_given(LIVE_OPTIONS + EVENT_OPTIONS + SERVE_OPTIONS)
     if given:
         raise click.UsageError(f"--{given[0].replace('_', '-')} applies to live sources (a camera, a stream or --live)")
     check_file_options(source, gif_path, cluster, table, decode_timeout)

@@ -3,6 +3,7 @@
 import json
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -14,6 +15,7 @@ from .events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT, Event, E
 from .live import LivePrediction
 from .live_cli import PROG, format_live, report, use_display
 from .multi_live import run_sources
+from .serve_cli import looking_on
 from .sources import FILE, STREAMS, Source
 
 EVENT_OPTIONS = ("events", "on", "off", "min_duration", "min_gap")
@@ -132,27 +134,39 @@ def run_many_command(
     off: float,
     min_duration: float,
     min_gap: float,
+    serve: str | None = None,
+    record: Path | None = None,
+    pre: float = 0.0,
+    post: float = 0.0,
 ) -> None:
     if gif_path:
         raise click.UsageError("--gif saves one live source's frames; several sources or --events do not keep them")
     if off > on:
         raise click.UsageError(f"--off {off} is above --on {on}; an action must end below where it starts")
     named = named_sources(sources, replay_files)
-    settings = EventSettings(on, off, min_duration, min_gap) if events else None
+    watched = serve is not None or record is not None  # the page's event log and the clips need events
+    settings = EventSettings(on, off, min_duration, min_gap) if events or watched else None
     quiet_opencv()
     engine = Engine(load_bundle(model_dir), device, verbose=verbose)
     window = use_display(display)
     emit, emit_event = printers(as_json, events, window)
-    run_sources(
-        named,
-        engine,
-        stride or engine.bundle.live_stride,
-        emit,
-        report,
-        smooth=smooth,
-        top_k=top_k,
-        reconnect=reconnect,
-        events=settings,
-        emit_event=emit_event,
-        window_title=f"{PROG} {len(named)} sources" if window else None,
-    )
+    with looking_on(serve, record, pre, post, [name for name, _ in named], settings, emit_event if events else lambda *_: None, report) as (
+        watch,
+        on_event,
+        ended,
+    ):
+        summary = run_sources(
+            named,
+            engine,
+            stride or engine.bundle.live_stride,
+            emit,
+            report,
+            smooth=smooth,
+            top_k=top_k,
+            reconnect=reconnect,
+            events=settings,
+            emit_event=on_event,
+            window_title=f"{PROG} {len(named)} sources" if window else None,
+            watch=watch,
+        )
+        ended(summary.stopped)

@@ -27,6 +27,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -48,6 +49,14 @@ from .window import FeatureWindow, Smoother
 # cost p95 (mobilenet_v3_small int8, 8 sources: 14.2 ms against 5.4 ms for 8 processes).
 IDLE_S = 0.002
 TILE = (480, 360)  # width, height of each source's tile in the window
+
+
+class Watcher(Protocol):
+    """What looks on from beside the loop (``--serve``): told, never asked; each call returns at once."""
+
+    def opened(self, states: list["SourceState"]) -> None: ...
+    def stepped(self, batch_size: int) -> None: ...
+    def predicted(self, name: str, frame: CapturedFrame, prediction: LivePrediction) -> None: ...
 
 
 @dataclass
@@ -79,6 +88,7 @@ class MultiSummary:
     lost: dict[str, SourceUnavailableError]
     steps: int = 0
     batch_sizes: Counter = field(default_factory=Counter)  # frames in a step → steps with that many
+    stopped: bool = False  # a stop was asked for (rather than every source ending)
 
 
 def open_sources(
@@ -137,6 +147,7 @@ def run_sources(
     emit_event: Callable[[str, Event], None] = lambda name, event: None,
     window_title: str | None = None,
     max_batch: int | None = None,
+    watch: "Watcher | None" = None,
 ) -> MultiSummary:
     """Classify the ``(name, source)`` pairs live, batched, until all have ended or a stop is asked for.
 
@@ -147,7 +158,8 @@ def run_sources(
     ``max_batch`` caps a step's frames (default: one per source); the
     sources are looked at from a position that moves on each step, so a cap
     below the number of sources still serves each in turn (``max_batch=1``:
-    one source per step, each its own extractor call).
+    one source per step, each its own extractor call). ``watch`` sees the
+    opened sources, each step's batch size and each prediction with its frame.
     Raises SourceUnavailableError when every source is lost.
     """
     states, lost = open_sources(named, engine, stride, smooth, reconnect, report, events)
@@ -155,6 +167,8 @@ def run_sources(
     if not states:
         raise SourceUnavailableError(f"none of the {len(named)} sources could be opened")
     warm_up(engine, len(states))
+    if watch:
+        watch.opened(states)
     window = None
     for state in states:
         state.capture.start()
@@ -173,14 +187,19 @@ def run_sources(
                     continue
                 summary.steps += 1
                 summary.batch_sizes[len(due)] += 1
+                if watch:
+                    watch.stepped(len(due))
                 for state, frame, probabilities in step(engine, due):
                     prediction = predict(state, frame, probabilities, engine, top_k, window is not None)
                     emit(prediction)
+                    if watch:
+                        watch.predicted(state.name, frame, prediction)
                     if state.events:
                         for event in state.events.update(frame.timestamp, probabilities, frame.index):
                             emit_event(state.name, event)
                 if window and not window.show(tile([s.shown for s in states], [s.name for s in states])):
                     break
+            summary.stopped = stop.is_set()
     finally:
         for state in states:
             state.capture.stop()

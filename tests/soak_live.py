@@ -5,21 +5,25 @@
   behind the source the whole time; the buffer drops what it cannot keep.
 - Five minutes of four 25 fps MJPEG-over-HTTP sources in one batching
   ``vclf-run``, each at the bundle's stride.
+- Five minutes of one 25 fps MJPEG-over-HTTP source of changing actions with
+  ``--serve`` (a viewer on its stream, another on ``/events``) and
+  ``--record`` (pre- and post-roll, clips written throughout).
 """
 
 import json
 import signal
 import time
+import urllib.parse
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from helpers import BackgroundCommand, extract_seconds
-from streaming import MjpegServer
+from streaming import MjpegServer, MjpegViewer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
-from vclf.train.synth import random_spec, render_clip, write_video
+from vclf.train.synth import action_stream, random_spec, render_clip, write_video
 
 SECONDS = 60
 FPS_RANGE = (50.0, 400.0)
@@ -101,4 +105,43 @@ def test_memory_stays_flat_over_five_minutes_of_four_http_sources_in_one_process
     )
     assert samples[-1][0] >= MULTI_SECONDS * 0.95
     assert all(len(v) > 0 for v in per_source.values())
+    assert growth < GROWTH_LIMIT_MB
+
+
+def test_memory_stays_flat_over_five_minutes_serving_a_viewer_and_recording_events(bundle, tmp_path):
+    frames = action_stream(("grow", "shrink", "spin", "blink"), 1, np.random.default_rng(4), 50)
+    video = write_video(tmp_path / "camera.avi", frames, fps=MULTI_FPS)
+    server = MjpegServer(video, loop=True).start()
+    record = tmp_path / "clips"
+    run = BackgroundCommand(
+        "vclf-run", server.url, "--model", bundle, "--no-display", "--json", "--events", "--on", "0", "--off", "0",
+        "--serve", "0", "--record", record, "--pre", "2", "--post", "2",
+    )  # fmt: skip
+    viewers: list[MjpegViewer] = []
+    try:
+        run.wait_for_stderr("serving http://", 120)
+        page = next(line for line in run.stderr if "serving http://" in line).split("serving ")[1].strip()
+        viewers = [MjpegViewer(page + "stream/" + urllib.parse.quote(server.url, safe="")), MjpegViewer(page + "events")]
+        for viewer in viewers:
+            viewer.start()
+        samples = sample_memory(run, MULTI_SECONDS)
+        run.process.send_signal(signal.SIGINT)
+        assert run.finish(timeout=60) == 0, "\n".join(run.stderr[-5:])
+    finally:
+        for viewer in viewers:
+            viewer.stop.set()
+        run.finish(timeout=5)
+        server.stop()
+    events = [json.loads(line) for line in run.stdout]
+    clips = sorted(record.glob("*/*.avi"))
+    settled, final, growth = memory_growth(samples)
+    print(
+        f"\nserve+record soak: {samples[-1][0]:.0f} s, {len(events)} event lines, {len(clips)} clips "
+        f"({sum(c.stat().st_size for c in clips) / 2**20:.0f} MB), {viewers[0].images} images to the viewer, "
+        f"RSS {settled:.0f} MB at {WARM_UP_S}-{WARM_UP_S + 10} s, {final:.0f} MB in the last 10 s, "
+        f"peak {max(mb for _, mb in samples):.0f} MB, growth {growth:+.1f} MB; {run.stderr[-1]}"
+    )
+    assert samples[-1][0] >= MULTI_SECONDS * 0.95
+    assert len(clips) >= 2 and viewers[0].images > MULTI_SECONDS
+    assert not list(record.glob("*/.*")), "no temp clip left after the stop"
     assert growth < GROWTH_LIMIT_MB

@@ -3,6 +3,7 @@
 - ``MjpegServer``: Motion-JPEG over HTTP (``multipart/x-mixed-replace``), what
   most IP cameras serve, with the clip's own JPEG images; runs in the test
   process and can be stopped and started again on the same port.
+- ``MjpegViewer``: a client of such a stream (``vclf-run --serve``'s), counting the images.
 - ``RtspServer``: GStreamer's RTSP server in ``servers/rtsp_server.py``, run
   with the system ``python3`` (PyGObject), as a separate process; it decodes
   and encodes the JPEG images again for RTP.
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -35,6 +37,22 @@ def jpeg_frames(clip: Path) -> tuple[list[bytes], float]:
         frames.append(packet.tobytes())
     capture.release()
     return frames, fps
+
+
+class MjpegViewer(threading.Thread):
+    """Reads an MJPEG stream in a thread until it ends or ``stop`` is set; ``images`` counts the parts begun."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.images, self.stop = url, 0, threading.Event()
+
+    def run(self) -> None:
+        with urllib.request.urlopen(self.url, timeout=30) as stream:
+            while not self.stop.is_set():
+                line = stream.readline()
+                if not line:
+                    return
+                self.images += line.startswith(b"Content-Type: image/jpeg")
 
 
 class MjpegServer:
