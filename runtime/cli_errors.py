@@ -30,8 +30,8 @@ def one_line(text: str) -> str:
 
 
 def echo_error(prog: str, error: VclfError) -> None:
-    """The one-line report: ``prog: error: INPUT: cause``."""
-    click.echo(f"{prog}: error: {one_line(str(error))}", err=True)
+    """The one-line report: ``prog: error: INPUT: cause``; then, escaped the same way, a line per finding in ``details``."""
+    click.echo("\n".join([f"{prog}: error: {one_line(str(error))}", *(one_line(line) for line in error.details)]), err=True)
 
 
 def stop_signals() -> list[signal.Signals]:

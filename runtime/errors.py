@@ -6,9 +6,10 @@
 
 
 class VclfError(Exception):
-    """An error a command reports as one line on stderr."""
+    """An error a command reports as one line on stderr (and, for a report of several findings, a line for each in ``details``)."""
 
     exit_code = 1
+    details: tuple[str, ...] = ()
 
 
 class BadInputError(VclfError):

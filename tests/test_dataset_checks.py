@@ -1,6 +1,7 @@
 """A dataset is checked whole before any heavy work: every problem reported at once, nothing written."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -70,4 +71,18 @@ def test_missing_column_and_empty_table_are_reported(tiny_dataset, tmp_path):
     assert [str(p) for p in error.value.problems] == [
         f"{data / 'train.csv'}: missing column(s) video_name",
         f"{data / 'test.csv'}: lists no clips",
+    ]
+
+
+def test_the_report_is_a_line_per_problem_and_a_name_with_a_line_break_cannot_forge_one(capsys):
+    from vclf.runtime.cli_errors import echo_error
+    from vclf.train.dataset import Problem
+
+    problems = [Problem(Path("data/train.csv"), "evil\nforged.avi: no such file", 2), Problem(Path("data/test.csv"), "empty tag", 3)]
+    echo_error("vclf-train fit", DatasetError(Path("data"), problems))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "vclf-train fit: error: data: 2 problems in the dataset, nothing done",
+        "  data/train.csv:2: evil\\nforged.avi: no such file",
+        "  data/test.csv:3: empty tag",
     ]

@@ -52,8 +52,8 @@ class DatasetError(BadInputError):
         if len(problems) == 1:
             super().__init__(str(problems[0]))
         else:
-            lines = [f"{data_dir}: {len(problems)} problems in the dataset, nothing done", *(f"  {p}" for p in problems)]
-            super().__init__("\n".join(lines))
+            super().__init__(f"{data_dir}: {len(problems)} problems in the dataset, nothing done")
+            self.details = tuple(f"  {p}" for p in problems)
 
 
 def read_table(data_dir: Path, split: str) -> tuple[list[Row], list[Problem]]:
