@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import built
-from vclf.train.cli import main as train_main
+from vclf.export.train_commands import main as train_main
 
 BACKBONE, LENGTHS, SIZE = "mobilenet_v3_small", (2, 3), 32
 PRINTED = "printed.txt"
