@@ -206,7 +206,7 @@ def calibration(run_dir) -> Callable[[], np.ndarray]:
 @pytest.fixture(scope="session")
 def lite_model(keras_models, run_dir, calibration, tmp_path_factory):
     """``lite_model(precision)``: the run's Keras extractor converted to ``.tflite`` (int8 calibrated as the int8 bundles are), once."""
-    from vclf.runtime.bundle import file_sha256
+    from vclf.runtime.files import file_sha256
     from vclf.train.run import EXTRACTOR_WEIGHTS
 
     # One conversion per extractor and frame size, also under $VCLF_TEST_REUSE (random weights repeat across sizes).

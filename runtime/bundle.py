@@ -11,12 +11,12 @@ A folder with ``bundle.json``, ``extractor.onnx`` and ``head.onnx``.
 graphs have the names, dtypes and shapes above.
 """
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import BadModelError
+from .files import file_sha256
 from .manifest import GRAPH_FILES, read_manifest
 
 FORMAT_VERSION = 2
@@ -57,14 +57,6 @@ class Bundle:
         fields = asdict(self)
         del fields["path"]
         return json.dumps(fields, indent=2) + "\n"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_bundle_json(bundle: Bundle, folder: Path) -> Bundle:

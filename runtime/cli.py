@@ -13,7 +13,8 @@ import click
 from .builds import onnxruntime_build, opencv_build
 from .bundle import load_bundle
 from .classify import Classifier, ClipResult
-from .cli_errors import echo_error, one_line, reports_errors
+from .cli_errors import echo_error, reports_errors
+from .errors import one_line
 from .cluster import Cluster, cluster_of, engine_options
 from .engine import DEVICES
 from .gif import save_gif

@@ -17,16 +17,10 @@ from contextlib import contextmanager
 
 import click
 
-from .errors import VclfError
+from .errors import VclfError, one_line
 
 
 INTERRUPTED = 130  # 128 + SIGINT, for SIGINT and SIGTERM alike
-
-
-def one_line(text: str) -> str:
-    """``text`` with control characters, line breaks and undecodable bytes of file names escaped:
-    whatever a file name, URL or manifest holds prints as one line."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def echo_error(prog: str, error: VclfError) -> None:

@@ -26,7 +26,7 @@ import click
 
 from .decoders import Decode, decode_or_error
 from .engine import DeviceUnavailableError
-from .errors import BadInputError, MissingPackageError, SourceUnavailableError, VclfError
+from .errors import BadInputError, MissingPackageError, SourceUnavailableError, VclfError, first_line
 from .video import read_clip
 
 ENGINES = ("local", "ray")
@@ -171,11 +171,6 @@ def quiet_cluster_events(ray) -> None:
     (``ray.util.rpdb``) turns off. The events stay in Ray's logs on the nodes.
     """
     ray._private.worker._worker_logs_enabled = False
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def cluster_gpus() -> int:

@@ -25,9 +25,9 @@ import click
 import numpy as np
 import onnxruntime as ort
 
-from .bundle import EXTRACTOR_FILE, HEAD_FILE, Bundle, check_graph, file_sha256
-from .errors import BadModelError, VclfError
-from .files import fsync_path, fsync_tree
+from .bundle import EXTRACTOR_FILE, HEAD_FILE, Bundle, check_graph
+from .errors import BadModelError, VclfError, first_line
+from .files import cache_dir, file_sha256, fsync_path, fsync_tree
 from .sampling import frame_mask
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
@@ -136,12 +136,6 @@ def choose_providers(device: str) -> ProviderChoice:
     return ProviderChoice(_PROVIDERS["cpu"], passed_over)
 
 
-def cache_dir() -> Path:
-    """vclf's cache folder (optimised graphs, TensorRT engines, features): ``$VCLF_CACHE``, else ``$XDG_CACHE_HOME/vclf`` or ``~/.cache/vclf``."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vclf"
-    return Path(os.environ.get("VCLF_CACHE", default))
-
-
 def provider_options(provider: str, bundle: Bundle) -> tuple[str, dict] | str:
     """TensorRT builds an engine per graph on first start: keep it in the cache, in the bundle's precision."""
     if provider != TENSORRT:
@@ -191,8 +185,7 @@ def _session(graph: os.PathLike, named: os.PathLike, options: ort.SessionOptions
     try:
         return ort.InferenceSession(os.fspath(graph), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises several unrelated types for bad graphs
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadModelError(f"{named}: cannot load graph ({first_line})") from None
+        raise BadModelError(f"{named}: cannot load graph ({first_line(exc)})") from None
 
 
 def load_cached_graph(entry: Path, providers: list, report: Callable[[str], None] | None) -> ort.InferenceSession | None:
@@ -218,7 +211,7 @@ def load_cached_graph(entry: Path, providers: list, report: Callable[[str], None
         if entry.exists() or entry.is_symlink():
             entry.unlink(missing_ok=True)
         if report:
-            report(f"vclf: cached optimised graph {entry.name} was damaged ({str(exc).splitlines()[0][:160]}); rebuilding it")
+            report(f"vclf: cached optimised graph {entry.name} was damaged ({first_line(exc)[:160]}); rebuilding it")
         return None
 
 

@@ -5,6 +5,18 @@
 """
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters, line breaks and undecodable bytes of file names escaped:
+    whatever a file name, URL or manifest holds prints as one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a one-line report quotes."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class VclfError(Exception):
     """An error a command reports as one line on stderr (and, for a report of several findings, a line for each in ``details``)."""
 

@@ -1,4 +1,5 @@
-"""Files and folders written whole or not at all, and surviving a power cut once written.
+"""Files and folders: vclf's cache folder, content hashes, and writes that land whole or not at all and
+survive a power cut once written.
 
 A rename is atomic against a kill, not against a power cut: the data must
 reach the disk before the rename (``fsync`` of the file) and the rename itself
@@ -7,6 +8,7 @@ after (``fsync`` of the folder that holds the name).
 
 import ctypes
 import errno
+import hashlib
 import os
 import shutil
 import tempfile
@@ -17,6 +19,21 @@ import click
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def cache_dir() -> Path:
+    """vclf's cache folder (optimised graphs, TensorRT engines, features): ``$VCLF_CACHE``, else ``$XDG_CACHE_HOME/vclf`` or ``~/.cache/vclf``."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vclf"
+    return Path(os.environ.get("VCLF_CACHE", default))
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def fsync_path(path: Path) -> None:

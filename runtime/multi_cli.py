@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .bundle import load_bundle
-from .cli_errors import one_line
+from .errors import one_line
 from .capture import quiet_opencv
 from .engine import Engine
 from .events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT, Event, EventSettings

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from .cli_errors import one_line
+from .errors import one_line
 from .errors import BadInputError
 from .video import list_videos
 

@@ -11,7 +11,8 @@ from helpers import SESSION_IMAGE_SIZE
 from vclf.export import bundle as export_bundle
 from vclf.export.cli import main as export_main
 from vclf.export.parity import EXTRACTOR_TOLERANCE, HEAD_TOLERANCE, masked_variants, relative_difference
-from vclf.runtime.bundle import file_sha256, load_bundle
+from vclf.runtime.bundle import load_bundle
+from vclf.runtime.files import file_sha256
 from vclf.runtime.video import count_frames
 from vclf.train import run as rd
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vclf.runtime.bundle import file_sha256
+from vclf.runtime.files import cache_dir, file_sha256
 from vclf.runtime.video import READER_VERSION
-from vclf.runtime.engine import cache_dir
 
 from .run import atomic_write
 

@@ -10,7 +10,7 @@ import click
 import keras
 import numpy as np
 
-from vclf.runtime.errors import BadInputError, BadModelError, SourceUnavailableError
+from vclf.runtime.errors import BadInputError, BadModelError, SourceUnavailableError, first_line
 from vclf.runtime.sampling import frame_mask
 from vclf.runtime.video import read_clip
 
@@ -70,13 +70,13 @@ def load_backbone_weights(spec: Backbone, model: keras.Model, weights: str) -> N
             weights = keras.utils.get_file(spec.imagenet_file, spec.imagenet_url, cache_subdir="models", file_hash=spec.imagenet_md5)
         except Exception as exc:
             raise SourceUnavailableError(
-                f"imagenet: could not download the {spec.name} weights ({_first_line(exc)}). Offline, copy "
+                f"imagenet: could not download the {spec.name} weights ({first_line(exc)}). Offline, copy "
                 f"{spec.imagenet_file} onto this machine and pass --weights PATH, or put it in ~/.keras/models/"
             ) from None
     try:
         model.load_weights(weights)
     except Exception as exc:
-        raise BadModelError(f"{weights}: not {spec.name} (no top) weights ({_first_line(exc)})") from None
+        raise BadModelError(f"{weights}: not {spec.name} (no top) weights ({first_line(exc)})") from None
     if spec.after_imagenet_weights and Path(weights).name == spec.imagenet_file:
         spec.after_imagenet_weights(model)
 
@@ -86,10 +86,6 @@ def load_extractor(weights_file: Path, image_size: int, backbone: str = DEFAULT_
     extractor = build_feature_extractor(None, image_size, backbone)
     extractor.load_weights(weights_file)
     return extractor
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @dataclass
