@@ -153,6 +153,28 @@ def _unknown(line: str, tokens: list[str], command: click.Command, name: str) ->
     return [f"{line}: {name} has no option {option}" for option in sorted(shown - option_names(command))]
 
 
+def all_option_names(commands: dict[str, click.Command]) -> set[str]:
+    """Every option of the three commands and of vclf-train's subcommands."""
+    names = set()
+    for command in commands.values():
+        names |= option_names(command)
+        for sub in getattr(command, "commands", {}).values():
+            names |= option_names(sub)
+    return names
+
+
+def options_named_alone(page: Path) -> set[str]:
+    """The ``--options`` of inline spans that start with one (``--smooth N``, ``--display/--no-display``)."""
+    return {name for span in inline_spans(split_code(page.read_text())[0]) if span.startswith("--") for name in OPTION.findall(span)}
+
+
+def linked_files(page: Path) -> set[Path]:
+    """The files a page's relative links and images point at."""
+    text = INLINE_CODE.sub("", "\n".join(split_code(page.read_text())[0]))
+    targets = (match.group(1).partition("#")[0] for match in LINK.finditer(text))
+    return {(page.parent / target).resolve() for target in targets if target and not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I)}
+
+
 def make_targets(makefile: Path) -> set[str]:
     """The Makefile's targets, simple ``$(VAR)`` names expanded."""
     text = makefile.read_text()
@@ -190,6 +212,22 @@ def test_every_command_shown_in_readme_docs_and_makefile_exists_with_the_options
     lines = [line for page in markdown_pages() for line in shown_commands(page)] + makefile_commands(ROOT / "Makefile")
     assert len(lines) > 30, "the pages show commands; finding so few means the parser broke"
     assert [problem for line in lines for problem in command_problems(line, commands)] == []
+
+
+def test_every_option_named_alone_in_the_pages_is_an_option_of_a_vclf_command():
+    other_tools = {"--no-deps"}  # pip's, in the slim installs
+    known = all_option_names(entry_points()) | other_tools
+    named = {(page.name, name) for page in markdown_pages() for name in options_named_alone(page)}
+    assert len(named) > 30, "the pages name options; finding so few means the parser broke"
+    assert sorted((page, name) for page, name in named if name not in known) == []
+
+
+def test_every_docs_page_is_linked_from_the_readme_and_every_docs_image_is_shown():
+    readme = ROOT / "README.md"
+    pages = set(markdown_pages()) - {readme}
+    assert sorted(page.name for page in pages - linked_files(readme)) == []
+    shown = set().union(*(linked_files(page) for page in markdown_pages()))
+    assert sorted(image.name for image in (ROOT / "docs").glob("*.png") if image.resolve() not in shown) == []
 
 
 def test_every_make_target_shown_exists_in_the_makefile():
