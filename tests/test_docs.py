@@ -142,9 +142,10 @@ def command_problems(line: str, commands: dict[str, click.Command]) -> list[str]
         sub = next((token for token in rest if not token.startswith("-")), None)
         if sub is None:  # the group named alone, or with --help
             return _unknown(line, rest, command, name)
-        if sub not in command.commands:
+        found = command.get_command(click.Context(command), sub)  # get_command: a lazily loading group works too
+        if found is None:
             return [f"{line}: {name} has no subcommand {sub!r}"]
-        name, command = f"{name} {sub}", command.commands[sub]
+        name, command = f"{name} {sub}", found
     return _unknown(line, rest, command, name)
 
 
@@ -158,8 +159,10 @@ def all_option_names(commands: dict[str, click.Command]) -> set[str]:
     names = set()
     for command in commands.values():
         names |= option_names(command)
-        for sub in getattr(command, "commands", {}).values():
-            names |= option_names(sub)
+        if isinstance(command, click.Group):
+            context = click.Context(command)
+            for sub in command.list_commands(context):
+                names |= option_names(command.get_command(context, sub))
     return names
 
 
