@@ -2,7 +2,9 @@
 resolves (an ``#anchor`` to a heading of that page, by GitHub's slug rules),
 every ``vclf-run``/``vclf-train``/``vclf-export`` line they show (and the
 Makefile runs) names a real command with options that command defines, and
-every ``make TARGET`` they show is a Makefile target.
+every ``--option`` they name alone is one of those commands', every ``make
+TARGET`` they show is a Makefile target, README links every page and the
+pages show every image in docs/.
 
 The options come from the click command objects themselves (their ``params``),
 imported, never run.
@@ -19,16 +21,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("vclf-run", "vclf-train", "vclf-export")
 FENCE = re.compile(r"^\s*(```|~~~)")
-INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.S)
+INLINE_CODE = re.compile(r"(`+)((?:(?!\n\s*\n).)+?)\1", re.S)  # a span ends within its paragraph
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 OPTION = re.compile(r"--[A-Za-z0-9][A-Za-z0-9-]*")
 MAKE = re.compile(r"^make\s+([A-Za-z0-9_./$()-]+)")
 
 
-def markdown_pages(root: Path = ROOT) -> list[Path]:
+def markdown_pages() -> list[Path]:
     """README.md and every page under docs/."""
-    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def split_code(text: str) -> tuple[list[str], list[str]]:
@@ -73,14 +75,17 @@ def anchors(text: str) -> set[str]:
     return found
 
 
+def relative_links(page: Path) -> list[str]:
+    """The targets of a page's links and images outside code, URLs with a scheme left out."""
+    text = INLINE_CODE.sub("", "\n".join(split_code(page.read_text())[0]))
+    targets = (match.group(1) for match in LINK.finditer(text))
+    return [target for target in targets if not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I)]
+
+
 def broken_links(page: Path) -> list[str]:
     """One message per relative link or image of ``page`` whose file or anchor does not exist."""
-    prose = split_code(page.read_text())[0]
-    text = INLINE_CODE.sub("", "\n".join(prose))
     problems = []
-    for target in (match.group(1) for match in LINK.finditer(text)):
-        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
-            continue
+    for target in relative_links(page):
         path_part, _, anchor = target.partition("#")
         linked = (page.parent / path_part).resolve() if path_part else page
         if not linked.exists():
@@ -173,9 +178,8 @@ def options_named_alone(page: Path) -> set[str]:
 
 def linked_files(page: Path) -> set[Path]:
     """The files a page's relative links and images point at."""
-    text = INLINE_CODE.sub("", "\n".join(split_code(page.read_text())[0]))
-    targets = (match.group(1).partition("#")[0] for match in LINK.finditer(text))
-    return {(page.parent / target).resolve() for target in targets if target and not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I)}
+    paths = (target.partition("#")[0] for target in relative_links(page))
+    return {(page.parent / path).resolve() for path in paths if path}
 
 
 def make_targets(makefile: Path) -> set[str]:
