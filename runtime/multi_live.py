@@ -104,7 +104,8 @@ def open_sources(
     """A state per source that opens; a camera or stream that does not is reported and left out.
     Any other failure (a file that is not a video) releases the sources opened so far and is raised."""
     bundle = engine.bundle
-    states, lost = [], {}
+    states: list[SourceState] = []
+    lost: dict[str, SourceUnavailableError] = {}
     for name, source in named:
         try:
             capture = LiveCapture(source, stride, reconnect, report)
@@ -233,7 +234,7 @@ def gather(
 
     A source that reconnected forgets its window; one that ended is closed here, once.
     """
-    due = []
+    due: list[tuple[SourceState, CapturedFrame]] = []
     for state in states:
         if state.ended or len(due) == limit:
             continue

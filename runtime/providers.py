@@ -119,7 +119,7 @@ def choose_providers(device: str) -> ProviderChoice:
         if problem:
             raise DeviceUnavailableError(f"{device}: not available on this machine ({problem})")
         return ProviderChoice(_PROVIDERS[device])
-    passed_over = {}
+    passed_over: dict[str, str] = {}
     for candidate in ("tensorrt", "cuda"):
         provider = _PROVIDERS[candidate][0]
         problem = provider_problem(provider)

@@ -47,7 +47,7 @@ def looking_on(
     pre: float,
     post: float,
     names: list[str],
-    settings: EventSettings,
+    settings: EventSettings | None,
     emit_event: Callable[[str, Event], None],
     report: Callable[[str], None],
 ) -> Iterator[tuple[LookingOn | None, Callable[[str, Event], None], Callable[[bool], None]]]:
@@ -75,6 +75,7 @@ def looking_on(
     if record is not None:
         from .record import Recorder
 
+        assert settings is not None  # --record makes events
         recorder = Recorder(record, pre, post, max(settings.min_duration, settings.min_gap), report)
 
     def on_event(name: str, event: Event) -> None:

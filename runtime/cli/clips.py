@@ -18,6 +18,7 @@ from .options import Output
 if TYPE_CHECKING:
     from ..classify import Classifier, ClipResult
     from ..cluster import Cluster
+    from ..cluster_pipeline import ClusterPipeline
     from ..pipeline import FolderPipeline, Outcome
 
 
@@ -60,6 +61,7 @@ def run_clip(source: Source, model_dir: str, device: str, output: Output) -> Non
     from ..bundle import load_bundle
     from ..classify import Classifier
 
+    assert source.path is not None  # a file
     classifier = Classifier(load_bundle(model_dir), device, verbose=output.verbose)
     if output.verbose:
         click.echo(describe_engine(classifier), err=True)
@@ -83,12 +85,13 @@ def run_folder(source: Source, model_dir: str, device: str, output: Output, tabl
         sys.exit(classify_many(pipeline, output, table))
 
 
-def run_on_cluster(source: Source, model_dir: str, device: str, output: Output, table: Path | None, cluster: "Cluster") -> None:
-    """The files decoded by Ray tasks and classified by Ray actors; exits."""
+def run_on_cluster(source: Source, model_dir: str, device: str, output: Output, table: Path | None, cluster: "Cluster | None") -> None:
+    """The files decoded by Ray tasks and classified by Ray actors (``cluster`` says where); exits."""
     from ..bundle import load_bundle
     from ..cluster import describe_cluster, ray_runtime
     from ..cluster_pipeline import ClusterPipeline
 
+    assert cluster is not None  # run_kind chose Ray because one was asked for
     bundle = load_bundle(model_dir)
     with ray_runtime(cluster.address), ClusterPipeline(bundle, source.files, device, output.top_k, cluster.workers) as pipeline:
         if output.verbose:
@@ -104,7 +107,7 @@ def echo_result(result: "ClipResult", output: Output) -> None:
         save_gif(result.clip.frames, output.gif_path)
 
 
-def classify_many(pipeline: "FolderPipeline", output: Output, table: Path | None = None) -> int:
+def classify_many(pipeline: "FolderPipeline | ClusterPipeline", output: Output, table: Path | None = None) -> int:
     """Each clip's result as it is ready, in input order (or into ``table``), failures as one line each; then a summary line.
 
     ``pipeline`` is a FolderPipeline or a ClusterPipeline. Returns the exit
@@ -122,6 +125,7 @@ def classify_many(pipeline: "FolderPipeline", output: Output, table: Path | None
                 echo_error("vclf-run", outcome.error)
                 exit_code = outcome.error.exit_code
             elif table is None:
+                assert outcome.result is not None  # an outcome holds an error or a result
                 echo_result(outcome.result, output)
             yield outcome
 

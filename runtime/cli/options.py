@@ -208,4 +208,4 @@ def serve_options(command: Callable) -> Callable:
 def options_given(names: tuple[str, ...]) -> list[str]:
     """Those of ``names`` the user set on the command line (or through the environment)."""
     context = click.get_current_context()
-    return [name for name in names if context.get_parameter_source(name).name != "DEFAULT"]
+    return [name for name in names if context.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
