@@ -2,9 +2,12 @@
 
 A pure state machine over (timestamp, probabilities), fed one prediction at
 a time; it reads no clock and touches no source. An action starts when its
-probability is the highest and stays at or above ``on`` for ``min_duration``
-seconds; the start is the first of those predictions. It ends when its
-probability stays below ``off`` for ``min_gap`` seconds (the end is the
+probability is the highest and at or above ``on``, and is again so
+``min_duration`` seconds or more after that first prediction, with no
+stretch of ``min_gap`` seconds in between where it is not; the start is
+that first prediction. So a flicker while an action builds up does not
+move its start, as one inside an action does not split it. It ends when
+its probability stays below ``off`` for ``min_gap`` seconds (the end is the
 first prediction below), when another action starts (the end is that
 action's start), or when the source ends or reconnects (``finish``: the
 end is the last prediction). A single prediction below ``off`` inside an
@@ -68,6 +71,8 @@ class _Run:
     start: float
     start_frame: int
     seen: list[tuple[float, float]] = field(default_factory=list)  # (timestamp, probability)
+    led: float = 0.0  # a candidate's seconds as the highest label at or above ``on``
+    dip: float | None = None  # its first prediction since it last was
 
     def add(self, timestamp: float, probability: float) -> None:
         self.seen.append((timestamp, probability))
@@ -86,22 +91,23 @@ class EventTracker:
         self.settings = settings
         self.counts = {"start": 0, "end": 0}
         self._active: _Run | None = None
-        self._candidate: _Run | None = None  # a label at or above ``on``, not yet long enough
+        self._candidates: dict[int, _Run] = {}  # labels that came up highest at or above ``on``, not yet long enough
         self._below: _Run | None = None  # the active label's predictions since it fell below ``off``
         self._last: tuple[float, int] | None = None
 
     def update(self, timestamp: float, probabilities: np.ndarray, frame: int = -1) -> list[Event]:
         """The events this prediction completes (none, a start, an end, or an end and a start)."""
+        previous = timestamp if self._last is None else self._last[0]
         self._last = (timestamp, frame)
         top = int(np.argmax(probabilities))
-        events = self._follow_candidate(top, float(probabilities[top]), timestamp, frame)
+        events = self._follow_candidates(top, probabilities, timestamp - previous, timestamp, frame)
         if self._active is not None and not events:
             events = self._follow_active(float(probabilities[self._active.label]), timestamp, frame)
         return events
 
     def finish(self) -> list[Event]:
-        """End the action under way, if any, at the last prediction; forget any candidate."""
-        self._candidate = None
+        """End the action under way, if any, at the last prediction; forget the candidates."""
+        self._candidates.clear()
         if self._active is None or self._last is None:
             return []
         if self._below is not None:
@@ -110,18 +116,26 @@ class EventTracker:
             end, end_frame = self._last
         return [self._end(end, end_frame)]
 
-    def _follow_candidate(self, top: int, probability: float, timestamp: float, frame: int) -> list[Event]:
-        """Track the top label at or above ``on`` that is not the active one; start it when it has lasted."""
+    def _follow_candidates(self, top: int, probabilities: np.ndarray, step: float, timestamp: float, frame: int) -> list[Event]:
+        """Follow each label that comes up highest at or above ``on`` (the active one aside) through dips shorter
+        than ``min_gap`` and than its time so far as the highest; start the leading one once that time reaches
+        ``min_duration``. ``step`` is the time since the previous prediction."""
         active = self._active.label if self._active is not None else None
-        if probability < self.settings.on or top == active:
-            self._candidate = None
+        leading = top if probabilities[top] >= self.settings.on and top != active else None
+        for label, run in list(self._candidates.items()):
+            run.add(timestamp, float(probabilities[label]))
+            run.dip = None if label == leading else timestamp if run.dip is None else run.dip
+            dipped = run.dip is not None and timestamp - run.dip >= min(self.settings.min_gap, run.led)
+            if dipped or timestamp - run.start > self.settings.min_duration + self.settings.min_gap:
+                del self._candidates[label]
+        if leading is not None and leading in self._candidates:
+            self._candidates[leading].led += step
+        elif leading is not None:
+            self._candidates[leading] = _Run(leading, timestamp, frame, [(timestamp, float(probabilities[leading]))])
+        if leading is None or self._candidates[leading].led < self.settings.min_duration:
             return []
-        if self._candidate is None or self._candidate.label != top:
-            self._candidate = _Run(top, timestamp, frame)
-        self._candidate.add(timestamp, probability)
-        if timestamp - self._candidate.start < self.settings.min_duration:
-            return []
-        started, self._candidate = self._candidate, None
+        started = self._candidates.pop(leading)
+        self._candidates.clear()
         events = [self._end(started.start, started.start_frame)] if self._active is not None else []
         self._active, self._below = started, None
         self.counts["start"] += 1

@@ -107,7 +107,7 @@ def looking_on(
     if record is not None:
         from .record import Recorder
 
-        recorder = Recorder(record, pre, post, max(settings.min_duration, settings.min_gap), report)
+        recorder = Recorder(record, pre, post, settings.min_duration + settings.min_gap, report)
 
     def on_event(name: str, event: Event) -> None:
         emit_event(name, event)
