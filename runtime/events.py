@@ -1,15 +1,16 @@
 """Actions as events with a start and an end: hysteresis over one source's predictions.
 
 A pure state machine over (timestamp, probabilities), fed one prediction at
-a time; it reads no clock and touches no source. An action starts when its
-probability is the highest and at or above ``on``, and is again so
-``min_duration`` seconds or more after that first prediction, with no
-stretch of ``min_gap`` seconds in between where it is not; the start is
-that first prediction. So a flicker while an action builds up does not
-move its start, as one inside an action does not split it. It ends when
-its probability stays below ``off`` for ``min_gap`` seconds (the end is the
-first prediction below), when another action starts (the end is that
-action's start), or when the source ends or reconnects (``finish``: the
+a time; it reads no clock and touches no source. An action starts once its
+probability has been the highest and at or above ``on`` for ``min_duration``
+seconds in all, held through dips shorter than ``min_gap`` and than its time
+so far as the highest (a stray prediction of a label cannot join a later
+one), for at most ``min_duration + min_gap`` from its first such prediction,
+which is the start. So a flicker while an action builds up does not move its
+start, and a start is known at most ``min_duration + min_gap`` after it. It
+ends when its probability stays below ``off`` for ``min_gap`` seconds (the
+end is the first prediction below), when another action starts (the end is
+that action's start), or when the source ends or reconnects (``finish``: the
 end is the last prediction). A single prediction below ``off`` inside an
 action, shorter than ``min_gap``, does not split it.
 
@@ -21,14 +22,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Measured with benchmarks/event_thresholds.py on make live-switch's model, 11 replays of grow, shrink,
-# grow (six 40-frame clips each, 25 fps): on 0.5 with 1 s for both durations gave the most replays with
-# exactly those three actions (4 of 11; 0.5 s: 1, 1.5 s: 4, 2 s: 1; a higher --on never more); the misses
-# are scenes the head misreads for 0.6-1.2 s, longer than hysteresis can tell from a short action.
+# Measured with benchmarks/event_thresholds.py on make live-switch's model (Lite0 ImageNet, 160 px,
+# --live-windows), 22 replays of grow, shrink, grow (six 40-frame clips each, 25 fps, written by OpenCV):
+# 2 s for both durations gave 21 of 22 exactly right at each --on from 0.5 to 0.7 (0.8, 0.9: 20; 1.5 s: 19-20,
+# 1 s: 16-17, 0.5 s: 12-15), and all of the 11 replays the old defaults were chosen on; the miss is a first
+# clip the head reads as shrink for 1.6 s, so its grow starts 25 sampled frames late.
 ON_DEFAULT = 0.5
 OFF_DEFAULT = 0.4
-MIN_DURATION_S = 1.0
-MIN_GAP_S = 1.0
+MIN_DURATION_S = 2.0
+MIN_GAP_S = 2.0
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def test_a_single_prediction_below_off_inside_an_action_does_not_split_it():
 def test_a_dip_below_off_longer_than_min_gap_ends_the_action_at_its_first_prediction_below():
     probabilities = replay([(1, 10)])
     quiet = np.full((10, 3), 1 / 3)  # no action at all
-    events = feed(EventTracker(LABELS, EventSettings(min_gap=0.5)), np.vstack([probabilities, quiet]))
+    events = feed(EventTracker(LABELS, EventSettings(min_duration=1.0, min_gap=0.5)), np.vstack([probabilities, quiet]))
     assert [(e.kind, e.label, e.end_frame) for e in events] == [("start", "shrink", None), ("end", "shrink", 10)]
     assert events[-1].peak == pytest.approx(probabilities[:, 1].max())
 
@@ -138,7 +138,7 @@ def test_a_start_is_known_at_most_min_duration_plus_min_gap_after_its_first_pred
 
 def test_another_action_starting_ends_the_current_one_at_its_start():
     probabilities = np.vstack([np.tile([0.9, 0.05, 0.05], (10, 1)), np.tile([0.3, 0.65, 0.05], (10, 1))])
-    events = feed(EventTracker(LABELS, EventSettings(on=0.6, off=0.2)), probabilities)  # grow never falls below --off
+    events = feed(EventTracker(LABELS, EventSettings(on=0.6, off=0.2, min_duration=1.0)), probabilities)  # grow never falls below --off
     assert [(e.kind, e.label) for e in events] == [("start", "grow"), ("end", "grow"), ("start", "shrink"), ("end", "shrink")]
     assert events[1].end_frame == events[2].start_frame == 10
     assert events[1].peak == pytest.approx(0.9), "the current action's figures stop where the next starts"
