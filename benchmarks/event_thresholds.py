@@ -28,6 +28,7 @@ live-switch``'s model).
 
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -70,12 +71,13 @@ def boundary_errors(found: Found, truth: list[int]) -> list[int] | None:
     """Each boundary's distance from the truth in sampled frames when the actions are ACTIONS in order; else None."""
     if [label for label, _, _ in found] != list(ACTIONS):
         return None
-    return [abs(start - truth[i]) for i, (_, start, _) in enumerate(found)] + [abs(end - truth[i + 1]) for i, (_, _, end) in enumerate(found)]
+    starts = [abs(start - truth[i]) for i, (_, start, _) in enumerate(found)]
+    return starts + [abs(end - truth[i + 1]) for i, (_, _, end) in enumerate(found)]
 
 
 def flickers(probabilities: np.ndarray, labels: list[str], truth: list[int], length: int, off: float) -> list[tuple[str, int]]:
-    """(label, prediction) where a truth action's label alone dips below ``off``, the one before and after at or
-    above, once the window holds that action's frames only."""
+    """(label, prediction) where a truth action's label alone dips below ``off`` (the one before and
+    after at or above), once the window holds that action's frames only."""
     dips = []
     for action, label in enumerate(ACTIONS):
         p = probabilities[:, labels.index(label)]
@@ -92,13 +94,37 @@ def with_flicker(probabilities: np.ndarray, labels: list[str], truth: list[int],
     return flickered
 
 
+@dataclass
+class Score:
+    """One setting over the replays."""
+
+    found: list[Found]  # each replay's actions
+    errors: list[list[int] | None]  # each replay's boundary errors, None when its actions are not ACTIONS in order
+    exact: int
+    flickers: int  # found in the replays
+    flickers_ended: int  # ... that ended an action there
+    put: int  # flickers put in, one per action of each replay
+    put_split: int  # ... that split it
+
+
+def score(runs: list[np.ndarray], labels: list[str], settings: EventSettings, truth: list[int], length: int, step_s: float) -> Score:
+    found = [actions(p, labels, settings, step_s) for p in runs]
+    errors = [boundary_errors(f, truth) for f in found]
+    exact = sum(e is not None and max(e) <= length for e in errors)
+    dips = [flickers(p, labels, truth, length, settings.off) for p in runs]
+    ended = sum(dip in {(label, end) for label, _, end in f} for f, d in zip(found, dips) for dip in d)
+    put = [(p, f, a) for p, f in zip(runs, found) for a in range(len(ACTIONS))]
+    split = sum(len(actions(with_flicker(p, labels, truth, a), labels, settings, step_s)) > len(f) for p, f, a in put)
+    return Score(found, errors, exact, sum(map(len, dips)), ended, len(put), split)
+
+
 @click.command()
 @click.argument("bundle_dir")
 @click.option("--replays", default=22, show_default=True, help="Replays, seeded 0, 1, ...")
 @click.option("--clips", default=6, show_default=True, help="Clips of each action per replay.")
 @click.option("--on-values", default="0.5,0.6,0.7,0.8,0.9", show_default=True, help="The --on thresholds to compare.")
 @click.option("--off-values", default="0.3,0.4", show_default=True, help="The --off thresholds to compare (those above --on skipped).")
-@click.option("--seconds-values", default="0.5,1,1.5,2,2.5,3", show_default=True, help="The --min-duration = --min-gap values to compare.")
+@click.option("--seconds-values", default="0.5,1,1.5,2,2.5,3", show_default=True, help="The --min-duration = --min-gap values.")
 @click.option("--show-wrong", is_flag=True, help="Print the actions found in each replay that is not exact.")
 def main(bundle_dir: str, replays: int, clips: int, on_values: str, off_values: str, seconds_values: str, show_wrong: bool) -> None:
     engine = Engine(load_bundle(bundle_dir), "cpu")
@@ -115,26 +141,19 @@ def main(bundle_dir: str, replays: int, clips: int, on_values: str, off_values: 
     for seconds in (float(v) for v in seconds_values.split(",")):
         for on in (float(v) for v in on_values.split(",")):
             for off in (float(v) for v in off_values.split(",") if float(v) <= on):
-                settings = EventSettings(on=on, off=off, min_duration=seconds, min_gap=seconds)
-                found = [actions(p, labels, settings, step_s) for p in runs]
-                errors = [boundary_errors(f, truth) for f in found]
-                ordered = [e for e in errors if e is not None]
-                exact = sum(max(e) <= length for e in ordered)
+                result = score(runs, labels, EventSettings(on, off, seconds, seconds), truth, length, step_s)
+                ordered = [e for e in result.errors if e is not None]
                 spread = f"max {max(map(max, ordered))}, median {np.median(np.concatenate(ordered)):g}" if ordered else "-"
-                dips = [flickers(p, labels, truth, length, off) for p in runs]
-                ended = sum(dip in {(label, end) for label, _, end in f} for f, d in zip(found, dips) for dip in d)
-                put = [(p, f, a) for p, f in zip(runs, found) for a in range(len(ACTIONS))]
-                split = sum(len(actions(with_flicker(p, labels, truth, a), labels, settings, step_s)) > len(f) for p, f, a in put)
                 click.echo(
-                    f"--on {on:.2f} --off {off:.2f} --min-duration/--min-gap {seconds:.1f} s: exact {exact}/{replays}, "
-                    f"boundary error {spread} sampled frames ({len(ordered)} in order); "
-                    f"flickers inside actions {sum(map(len, dips))}, {ended} ended one; flickers put in {split}/{len(put)} split one"
+                    f"--on {on:.2f} --off {off:.2f} --min-duration/--min-gap {seconds:.1f} s: exact {result.exact}/{replays}, "
+                    f"boundary error {spread} sampled frames ({len(ordered)} in order); flickers inside actions "
+                    f"{result.flickers}, {result.flickers_ended} ended one; flickers put in {result.put_split}/{result.put} split one"
                 )
                 if show_wrong:
-                    for seed, (f, e) in enumerate(zip(found, errors)):
+                    for seed, (f, e) in enumerate(zip(result.found, result.errors)):
                         if e is None or max(e) > length:
                             click.echo(f"    replay {seed}: {f}")
-                rank = (exact, -seconds, -max(map(max, ordered), default=sampled), on, off)
+                rank = (result.exact, -seconds, -max(map(max, ordered), default=sampled), on, off)
                 if best is None or rank > best[0]:
                     best = (rank, f"--on {on:.2f} --off {off:.2f} --min-duration {seconds:g} --min-gap {seconds:g}")
     click.echo(f"best: {best[1]} ({best[0][0]}/{replays} exact)")
