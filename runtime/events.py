@@ -1,12 +1,16 @@
 """Actions as events with a start and an end: hysteresis over one source's predictions.
 
 A pure state machine over (timestamp, probabilities), fed one prediction at
-a time; it reads no clock and touches no source. An action starts when its
-probability is the highest and stays at or above ``on`` for ``min_duration``
-seconds; the start is the first of those predictions. It ends when its
-probability stays below ``off`` for ``min_gap`` seconds (the end is the
-first prediction below), when another action starts (the end is that
-action's start), or when the source ends or reconnects (``finish``: the
+a time; it reads no clock and touches no source. An action starts once its
+probability has been the highest and at or above ``on`` for ``min_duration``
+seconds in all, held through dips shorter than ``min_gap`` and than its time
+so far as the highest (a stray prediction of a label cannot join a later
+one), for at most ``min_duration + min_gap`` from its first such prediction,
+which is the start. So a flicker while an action builds up does not move its
+start, and a start is known at most ``min_duration + min_gap`` after it. It
+ends when its probability stays below ``off`` for ``min_gap`` seconds (the
+end is the first prediction below), when another action starts (the end is
+that action's start), or when the source ends or reconnects (``finish``: the
 end is the last prediction). A single prediction below ``off`` inside an
 action, shorter than ``min_gap``, does not split it.
 
@@ -18,14 +22,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Measured with benchmarks/event_thresholds.py on make live-switch's model, 11 replays of grow, shrink,
-# grow (six 40-frame clips each, 25 fps): on 0.5 with 1 s for both durations gave the most replays with
-# exactly those three actions (4 of 11; 0.5 s: 1, 1.5 s: 4, 2 s: 1; a higher --on never more); the misses
-# are scenes the head misreads for 0.6-1.2 s, longer than hysteresis can tell from a short action.
+# Measured with benchmarks/event_thresholds.py on make live-switch's model (Lite0 ImageNet, 160 px,
+# --live-windows), 22 replays of grow, shrink, grow (six 40-frame clips each, 25 fps, written by OpenCV):
+# 2 s for both durations gave 21 of 22 exactly right at each --on from 0.5 to 0.7 (0.8, 0.9: 20; 1.5 s: 19-20,
+# 1 s: 16-17, 0.5 s: 12-15), and all of the 11 replays the old defaults were chosen on; the miss is a first
+# clip the head reads as shrink for 1.6 s, so its grow starts 25 sampled frames late.
 ON_DEFAULT = 0.5
 OFF_DEFAULT = 0.4
-MIN_DURATION_S = 1.0
-MIN_GAP_S = 1.0
+MIN_DURATION_S = 2.0
+MIN_GAP_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,8 @@ class _Run:
     start: float
     start_frame: int
     seen: list[tuple[float, float]] = field(default_factory=list)  # (timestamp, probability)
+    led: float = 0.0  # a candidate's seconds as the highest label at or above ``on``
+    dip: float | None = None  # its first prediction since it last was
 
     def add(self, timestamp: float, probability: float) -> None:
         self.seen.append((timestamp, probability))
@@ -102,22 +109,23 @@ class EventTracker:
         self.settings = settings
         self.counts = {"start": 0, "end": 0}
         self._active: _Run | None = None
-        self._candidate: _Run | None = None  # a label at or above ``on``, not yet long enough
+        self._candidates: dict[int, _Run] = {}  # labels that came up highest at or above ``on``, not yet long enough
         self._below: _Run | None = None  # the active label's predictions since it fell below ``off``
         self._last: tuple[float, int] | None = None
 
     def update(self, timestamp: float, probabilities: np.ndarray, frame: int = -1) -> list[Event]:
         """The events this prediction completes (none, a start, an end, or an end and a start)."""
+        previous = timestamp if self._last is None else self._last[0]
         self._last = (timestamp, frame)
         top = int(np.argmax(probabilities))
-        events = self._follow_candidate(top, float(probabilities[top]), timestamp, frame)
+        events = self._follow_candidates(top, probabilities, timestamp - previous, timestamp, frame)
         if self._active is not None and not events:
             events = self._follow_active(float(probabilities[self._active.label]), timestamp, frame)
         return events
 
     def finish(self) -> list[Event]:
-        """End the action under way, if any, at the last prediction; forget any candidate."""
-        self._candidate = None
+        """End the action under way, if any, at the last prediction; forget the candidates."""
+        self._candidates.clear()
         if self._active is None or self._last is None:
             return []
         if self._below is not None:
@@ -126,18 +134,26 @@ class EventTracker:
             end, end_frame = self._last
         return [self._end(end, end_frame)]
 
-    def _follow_candidate(self, top: int, probability: float, timestamp: float, frame: int) -> list[Event]:
-        """Track the top label at or above ``on`` that is not the active one; start it when it has lasted."""
+    def _follow_candidates(self, top: int, probabilities: np.ndarray, step: float, timestamp: float, frame: int) -> list[Event]:
+        """Follow each label that comes up highest at or above ``on`` (the active one aside) through dips shorter
+        than ``min_gap`` and than its time so far as the highest; start the leading one once that time reaches
+        ``min_duration``. ``step`` is the time since the previous prediction."""
         active = self._active.label if self._active is not None else None
-        if probability < self.settings.on or top == active:
-            self._candidate = None
+        leading = top if probabilities[top] >= self.settings.on and top != active else None
+        for label, run in list(self._candidates.items()):
+            run.add(timestamp, float(probabilities[label]))
+            run.dip = None if label == leading else timestamp if run.dip is None else run.dip
+            dipped = run.dip is not None and timestamp - run.dip >= min(self.settings.min_gap, run.led)
+            if dipped or timestamp - run.start > self.settings.min_duration + self.settings.min_gap:
+                del self._candidates[label]
+        if leading is not None and leading in self._candidates:
+            self._candidates[leading].led += step
+        elif leading is not None:
+            self._candidates[leading] = _Run(leading, timestamp, frame, [(timestamp, float(probabilities[leading]))])
+        if leading is None or self._candidates[leading].led < self.settings.min_duration:
             return []
-        if self._candidate is None or self._candidate.label != top:
-            self._candidate = _Run(top, timestamp, frame)
-        self._candidate.add(timestamp, probability)
-        if timestamp - self._candidate.start < self.settings.min_duration:
-            return []
-        started, self._candidate = self._candidate, None
+        started = self._candidates.pop(leading)
+        self._candidates.clear()
         events = [self._end(started.start, started.start_frame)] if self._active is not None else []
         self._active, self._below = started, None
         self.counts["start"] += 1

@@ -14,9 +14,10 @@ being fed is given up (one stderr line) and the run goes on; a write that
 fails (full disk, unwritable DIR) is one stderr line, and its event is
 reported as ever.
 
-An event starts ``min_duration`` after its first prediction and ends
-``min_gap`` after its last (see ``events``): the ring keeps ``pre`` plus
-the longer of those plus ``LATE_S``, at most ``PREROLL_CAP_MB``.
+An event's start is known at most ``min_duration + min_gap`` after its
+first prediction and its end ``min_gap`` after its last (see ``events``):
+the ring keeps ``pre`` plus that sum plus ``LATE_S``, at most
+``PREROLL_CAP_MB``.
 """
 
 import json

@@ -76,7 +76,7 @@ def looking_on(
         from .record import Recorder
 
         assert settings is not None  # --record makes events
-        recorder = Recorder(record, pre, post, max(settings.min_duration, settings.min_gap), report)
+        recorder = Recorder(record, pre, post, settings.min_duration + settings.min_gap, report)
 
     def on_event(name: str, event: Event) -> None:
         emit_event(name, event)

@@ -16,6 +16,9 @@ from vclf.runtime.video import Clip, read_clip
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
 SESSION_IMAGE_SIZE = 112  # the session run's frames: a quarter of 224's extraction cost
+# --events on any model: every top label that holds 1 s is an action (the 2 s defaults are for a model
+# that knows the actions; the tests' short replays of a random-weight model seldom hold one label that long)
+EVERY_ACTION = ("--events", "--on", "0", "--off", "0", "--min-duration", "1", "--min-gap", "1")
 
 
 def run_command(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import BackgroundCommand, extract_seconds
+from helpers import EVERY_ACTION, BackgroundCommand, extract_seconds
 from streaming import MjpegServer, MjpegViewer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
@@ -114,7 +114,7 @@ def test_memory_stays_flat_over_five_minutes_serving_a_viewer_and_recording_even
     server = MjpegServer(video, loop=True).start()
     record = tmp_path / "clips"
     run = BackgroundCommand(
-        "vclf-run", server.url, "--model", bundle, "--no-display", "--json", "--events", "--on", "0", "--off", "0",
+        "vclf-run", server.url, "--model", bundle, "--no-display", "--json", *EVERY_ACTION,
         "--serve", "0", "--record", record, "--pre", "2", "--post", "2",
     )  # fmt: skip
     viewers: list[MjpegViewer] = []

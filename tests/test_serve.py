@@ -25,7 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from browser import Chromium
-from helpers import BIN, BackgroundCommand, counting_frames, replay_fps, run_command
+from helpers import BIN, EVERY_ACTION, BackgroundCommand, counting_frames, replay_fps, run_command
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.events import Event
@@ -85,7 +85,7 @@ def served(bundle, replay, tmp_path_factory):
     listing.write_text(f"{SOURCES[0]}={clip}\n{SOURCES[1]}=yard.avi\n")
     record = folder / "clips"
     run = BackgroundCommand(
-        "vclf-run", listing, "--model", bundle, "--no-display", "--json", "--events", "--on", "0", "--off", "0",
+        "vclf-run", listing, "--model", bundle, "--no-display", "--json", *EVERY_ACTION,
         "--serve", "0", "--record", record, "--pre", PRE_S, "--post", POST_S,
     )  # fmt: skip
     try:
@@ -289,7 +289,7 @@ def test_sigkill_while_a_clip_is_written_leaves_no_partial_clip_under_a_final_na
     clip, _ = replay
     record = tmp_path / "clips"
     run = BackgroundCommand(
-        "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", "--events", "--on", "0", "--off", "0",
+        "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", *EVERY_ACTION,
         "--record", record, "--post", "60",
     )  # fmt: skip
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -312,7 +312,7 @@ def test_record_dir_unwritable_is_one_line_and_events_are_still_reported(bundle,
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     result = run_command(
-        "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", "--events", "--on", "0", "--off", "0",
+        "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", *EVERY_ACTION,
         "--record", blocker / "clips",
     )  # fmt: skip
     complaints = [line for line in result.stderr.splitlines() if "--record" in line]
@@ -329,7 +329,7 @@ def test_clips_that_cannot_be_written_whole_are_one_line_each_and_leave_nothing(
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     record = tmp_path / "clips"
-    command = [BIN / "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", "--events", "--on", "0", "--off", "0", "--record", record]
+    command = [BIN / "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", *EVERY_ACTION, "--record", record]
     result = subprocess.run(command, capture_output=True, text=True, preexec_fn=small_files, timeout=300)
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]

@@ -159,7 +159,8 @@ def event_options(command: Callable) -> Callable:
             click.option(
                 "--events",
                 is_flag=True,
-                help="Live: print actions as events, a line when one starts and when it ends, instead of every prediction.",
+                help="Live: print actions as events, a line when one starts and when it ends, instead of every prediction "
+                "(the defaults below: the best of benchmarks/event_thresholds.py on make live-switch's model).",
             ),
             click.option("--on", type=probability, default=ON_DEFAULT, show_default=True, help="Events: an action starts at or above this probability..."),
             click.option("--off", type=probability, default=OFF_DEFAULT, show_default=True, help="Events: ...and ends below this one."),
@@ -168,7 +169,8 @@ def event_options(command: Callable) -> Callable:
                 type=seconds,
                 default=MIN_DURATION_S,
                 show_default=True,
-                help="Events: seconds at or above --on before an action starts.",
+                help="Events: seconds as the highest label at or above --on (through dips shorter than --min-gap) "
+                "before an action starts.",
             ),
             click.option(
                 "--min-gap", type=seconds, default=MIN_GAP_S, show_default=True, help="Events: seconds below --off before it ends."
