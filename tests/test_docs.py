@@ -134,7 +134,7 @@ def entry_points() -> dict[str, click.Command]:
     """The three installed commands' click objects, imported, not run."""
     from vclf.export.cli import main as export
     from vclf.export.train_commands import main as train
-    from vclf.runtime.cli import main as run
+    from vclf.runtime.cli.main import main as run
 
     return {"vclf-run": run, "vclf-train": train, "vclf-export": export}
 
