@@ -25,7 +25,8 @@ from live_switch import CLIP_FRAMES, window_probabilities
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.events import OFF_DEFAULT, EventSettings, EventTracker
-from vclf.train.synth import FPS, action_stream
+from vclf.runtime.video_writer import FPS
+from vclf.train.synth import action_stream
 
 ACTIONS = ("grow", "shrink", "grow")
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import SESSION_IMAGE_SIZE, run_command
+from support.commands import run_command
+from support.fixtures import SESSION_IMAGE_SIZE
 from vclf.train import run as rd
 from vclf.train.fit import train_head
 

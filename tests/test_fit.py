@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from helpers import run_command
+from support.commands import run_command
 from vclf.train.split import clip_group, group_split, tail_split
 
 

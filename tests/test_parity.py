@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 
-from helpers import SESSION_IMAGE_SIZE
+from support.fixtures import SESSION_IMAGE_SIZE
 from vclf.export import bundle as export_bundle
 from vclf.export.cli import main as export_main
 from vclf.export.parity import EXTRACTOR_TOLERANCE, HEAD_TOLERANCE, masked_variants, relative_difference

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 import ray
 
-from helpers import BackgroundCommand, decode_or_abort, descendants, listening_addresses, run_command, running
-from test_cli_errors import assert_one_line_error
+from support.commands import BackgroundCommand, run_command
+from support.decoders import decode_or_abort
+from support.processes import descendants, listening_addresses, running
+from support.commands import assert_one_line_error
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.classify import Classifier
 from vclf.runtime.cluster import ClusterMap, ray_runtime

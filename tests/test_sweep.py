@@ -14,7 +14,7 @@ import cv2
 import pytest
 from click.testing import CliRunner
 
-from conftest import built
+from support.fixtures import built
 from vclf.export.train_commands import main as train_main
 
 BACKBONE, LENGTHS, SIZE = "mobilenet_v3_small", (2, 3), 32

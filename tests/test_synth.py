@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from helpers import run_command
+from support.commands import run_command
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 from vclf.train.synth import CLASSES, random_spec, render_clip, write_dataset
 
