@@ -33,7 +33,7 @@ pytestmark = pytest.mark.xdist_group("ray")  # one worker, one Ray runtime
 @pytest.fixture(scope="module")
 def ray_address() -> str:
     """A local Ray runtime with 2 CPUs for the module; its address, for commands to join."""
-    tests = str(Path(__file__).parent)  # the workers import helpers' crashing decoder
+    tests = str(Path(__file__).parent)  # the workers import support.decoders' crashing decoder
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": tests}})
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()

@@ -6,6 +6,7 @@ the modules, so a new runtime test is checked without being listed.
 """
 
 import ast
+import importlib.util
 import os
 import pkgutil
 import subprocess
@@ -23,6 +24,7 @@ IMPORT_BLOCKED = """
 import importlib, sys
 from support import without_training
 without_training.BLOCKED += tuple(filter(None, sys.argv[1].split(",")))  # and these, for this check
+without_training.install()
 for module in sys.argv[2:]:
     importlib.import_module(module)
 print("imported", len(sys.argv) - 2, "modules")
@@ -111,6 +113,11 @@ def test_runtime_tests_run_with_training_blocked(bundle):
     )
     assert result.returncode == 0 and " passed" in result.stdout, result.stdout[-3000:]
     assert "blocked" not in result.stdout
+
+
+def test_importing_the_blocker_blocks_nothing():
+    """Only ``-p support.without_training`` (or ``install()``) blocks: this process imported it and can still find TensorFlow."""
+    assert importlib.util.find_spec("tensorflow") is not None
 
 
 def test_no_test_module_imports_another_or_a_conftest():
