@@ -99,20 +99,14 @@ BLOCKED_RUN = [
 
 
 def test_runtime_tests_run_with_training_blocked(bundle):
-    """pytest itself under the blocker, on the session's bundle: the fixtures build nothing again."""
+    """pytest itself under the blocker, on the session's bundle (the fixtures build nothing again): the conftest,
+    the fixtures plugin and these tests load and pass. The import test above covers every other runtime module."""
     reuse = {**os.environ, "VCLF_TEST_REUSE": str(bundle.parent), "PYTHONPATH": str(TESTS)}
-    collect = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "support.without_training", "--collect-only", "-q",
-         *(f"tests/{m}.py" for m in runtime_test_modules())],
-        capture_output=True, text=True, env=reuse, cwd=REPO,
-    )
-    assert collect.returncode == 0, collect.stdout[-3000:]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "support.without_training", "-q", "-p", "no:cacheprovider", *BLOCKED_RUN],
         capture_output=True, text=True, env=reuse, cwd=REPO,
     )
-    assert result.returncode == 0 and " passed" in result.stdout, result.stdout[-3000:]
-    assert "blocked" not in result.stdout
+    assert result.returncode == 0 and f"{len(BLOCKED_RUN)} passed" in result.stdout, result.stdout[-3000:]
 
 
 def test_importing_the_blocker_blocks_nothing():
