@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lite_models import convert_extractor
-from measure import graph_gflop, sgemm_gflops
-from support.commands import run_command
-from support.fixtures import SESSION_IMAGE_SIZE, built
+pytest.register_assert_rewrite("support")  # before the imports below: the helpers' asserts explain a failure
+
+from lite_models import convert_extractor  # noqa: E402
+from measure import graph_gflop, sgemm_gflops  # noqa: E402
+from support.commands import run_command  # noqa: E402
+from support.fixtures import SESSION_IMAGE_SIZE, built  # noqa: E402
 
 pytest_plugins = ["support.fixtures"]  # the test session's run and bundles serve quick mode, built once for both
 
