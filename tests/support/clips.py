@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from support.commands import run_python
+from support.commands import run_command
 from vclf.runtime.engine import Engine
 
 
@@ -31,17 +31,7 @@ def counting_frames(count: int, width: int = 96, height: int = 64) -> list[np.nd
     return [np.full((height, width, 3), (4 * i) % 256, np.uint8) for i in range(count)]
 
 
-
-
-_RENDER_ACTIONS = """
-import json, sys
-import numpy as np
-from vclf.runtime.video_writer import write_video
-from vclf.train.synth import action_stream
-a = json.loads(sys.argv[1])
-frames = action_stream(tuple(a["labels"]), a["clips"], np.random.default_rng(a["seed"]), a["length"])
-write_video(a["path"], frames, fps=a["fps"])
-"""
+RENDER_ACTIONS = Path(__file__).parents[1] / "render_actions.py"
 
 
 def action_replay(path: Path, labels: tuple[str, ...], seed: int, length: int, fps: float, clips: int = 1) -> Path:
@@ -50,5 +40,5 @@ def action_replay(path: Path, labels: tuple[str, ...], seed: int, length: int, f
     Rendered in a subprocess, as the session's run is trained in one: the test process never imports vclf.train.
     """
     settings = {"path": str(path), "labels": list(labels), "clips": clips, "seed": seed, "length": length, "fps": fps}
-    run_python(_RENDER_ACTIONS, json.dumps(settings))
+    run_command("python", RENDER_ACTIONS, json.dumps(settings))
     return Path(path)
