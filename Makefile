@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: demo test bench soak live-switch aarch64 system-packages clean gpu-carry bench-gpu bench-gpu-dry
+.PHONY: demo test lint fmt bench soak live-switch aarch64 system-packages clean gpu-carry bench-gpu bench-gpu-dry
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,19 @@ system-packages:
 
 # Two workers; the session's trained run is built once and shared (tests/support/fixtures.py).
 # The latency suite runs in quick mode beside the tests: each row once, outputs checked, nothing timed.
-test: $(INSTALLED) system-packages
+test: lint system-packages
 	$(BIN)/python -m pytest tests benchmarks -n 2 --dist loadgroup --benchmark-disable
+
+# The habits that keep the tree easy to change, run before the tests (seconds): ruff's rules and format
+# (chosen in pyproject.toml) on the whole tree, mypy on runtime/. `make fmt` fixes what ruff can.
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # Soaks: a 60 s live replay with inference slower than the source, five minutes of four
 # MJPEG-over-HTTP sources in one batching process, and five minutes of one with --serve (a viewer

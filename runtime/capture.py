@@ -60,14 +60,17 @@ def open_live(source: Source) -> cv2.VideoCapture:
     """An opened capture for a camera, stream or file; a camera or stream that
     will not open is a SourceUnavailableError naming it."""
     if source.kind == CAMERA:
+        assert source.camera is not None
         capture = cv2.VideoCapture(source.camera)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver's own queue would add latency
         what = f"cannot open camera device {source.camera}"
     elif source.kind == STREAM:
         timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+        assert source.url is not None
         capture = cv2.VideoCapture(source.url, cv2.CAP_FFMPEG, timeouts)
         what = "cannot open stream"
     else:
+        assert source.path is not None
         return open_video(source.path)
     if not capture.isOpened():
         capture.release()

@@ -27,6 +27,7 @@ def display_usable() -> bool:
     if not match:
         return False
     host, number = match["host"], int(match["number"])
+    candidates: list[str | tuple[str, int]]
     if host in ("", "unix"):
         address, family = f"/tmp/.X11-unix/X{number}", socket.AF_UNIX
         candidates = [address, "\0" + address]  # the file, or Linux's abstract socket

@@ -59,6 +59,22 @@ class Event:
     def duration(self) -> float | None:
         return None if self.end is None else self.end - self.start
 
+    def to_dict(self, source: str) -> dict:
+        """The JSON line of this event on ``source``: wall-clock times (seconds since the epoch) and the source's frame indices."""
+        rounded = lambda value: None if value is None else round(value, 6)  # noqa: E731
+        return {
+            "event": self.kind,
+            "source": source,
+            "label": self.label,
+            "start": rounded(self.start),
+            "end": rounded(self.end),
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "duration": rounded(self.duration),
+            "peak": round(self.peak, 6),
+            "mean": round(self.mean, 6),
+        }
+
 
 @dataclass
 class _Run:

@@ -41,7 +41,7 @@ from .events import Event
 PREROLL_CAP_MB = 256  # the most a source's pre-roll ring holds
 QUEUE_MB = 2 * PREROLL_CAP_MB  # frames waiting for the writer, all sources together: a clip's pre-roll and as much again
 LATE_S = 1.0  # how much later than its time the loop may tell of an event (its latency), and then some
-FOURCC = cv2.VideoWriter_fourcc(*"MJPG")
+FOURCC = cv2.VideoWriter.fourcc(*"MJPG")
 UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -177,6 +177,7 @@ class SourceRecorder:
                 return
             for clip in self.clips:
                 if clip.until is None and clip.record["start"] == record["start"] and clip.record["label"] == record["label"]:
+                    assert event.end is not None  # an end event has its end
                     clip.until, clip.record = event.end + self.recorder.post, record
 
     def end(self) -> None:
@@ -261,6 +262,7 @@ class ClipWriter:
             return
         if image.shape[1::-1] != self.size:
             image = cv2.resize(image, self.size)
+        assert self.writer is not None  # opened with the clip
         self.writer.write(image)
         self.frames += 1
 

@@ -57,7 +57,7 @@ class ViewServer:
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        host, port = str(self.httpd.server_address[0]), self.httpd.server_address[1]
         return f"http://{host}:{port}/" if ":" not in host else f"http://[{host}]:{port}/"
 
     def start(self) -> "ViewServer":

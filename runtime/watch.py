@@ -92,6 +92,7 @@ class Watch:
                 overlay = draw_overlay(frame.image, prediction.predictions, overlay_stats(recent, prediction))
                 _, data = cv2.imencode(".jpg", overlay, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
                 view.jpeg, view.jpeg_of = data.tobytes(), frame.index
+            assert view.jpeg is not None  # encoded just now, or for this frame before
             return view.jpeg_of, view.jpeg
 
     def wait_for_frame(self, name: str, after: int, timeout: float) -> bool:
@@ -106,9 +107,10 @@ class Watch:
             self.changed.wait_for(lambda: self.events_seen > seen or self.finished, timeout)
             return [(number, record) for number, record in self.log if number > seen]
 
-    def predictions(self) -> dict[str, dict | None]:
+    def predictions(self) -> dict[str, dict]:
         """The latest prediction per source, with its rate and whether the source is up."""
-        now, out = time.monotonic(), {}
+        now = time.monotonic()
+        out: dict[str, dict] = {}
         with self.changed:
             for name, view in self.views.items():
                 if view.prediction is None:

@@ -1,4 +1,4 @@
-"""``--serve`` and ``--record`` of ``vclf-run``: the options, and what they start beside the live loop."""
+"""What ``--serve`` and ``--record`` start beside the live loop, and the watcher that hands them its sources, steps and predictions."""
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,43 +9,13 @@ import click
 
 from .capture import CapturedFrame
 from .events import Event, EventSettings
-from .live import LivePrediction, stop_requests
+from .live import LivePrediction
+from .signals import stop_requests
 from .multi_live import SourceState
-from .record import PREROLL_CAP_MB, QUEUE_MB
 
 if TYPE_CHECKING:  # imported for --serve and --record only
     from .record import Recorder
     from .watch import Watch
-
-SERVE_OPTIONS = ("serve", "record", "pre", "post")
-
-
-def serve_options(command: Callable) -> Callable:
-    """Add ``--serve``, ``--record``, ``--pre`` and ``--post``."""
-    seconds = click.FloatRange(min=0.0)
-    options = [
-        click.option(
-            "--serve",
-            metavar="[HOST:]PORT",
-            default=None,
-            help="Live: serve a page of every source's overlay and events, MJPEG streams, /events (SSE), "
-            "/predictions.json, /healthz and Prometheus /metrics on HOST (127.0.0.1 unless given); "
-            "after the sources end it serves on until Ctrl-C. Needs the [serve] extra.",
-        ),
-        click.option(
-            "--record",
-            metavar="DIR",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help=f"Live: keep each event's clip (AVI, the source's rate and size) and a JSON sidecar in DIR/SOURCE/; "
-            f"the pre-roll ring holds at most {PREROLL_CAP_MB} MB of frames per source, the writer's queue {QUEUE_MB} MB.",
-        ),
-        click.option("--pre", type=seconds, default=2.0, show_default=True, help="--record: seconds kept before an event starts."),
-        click.option("--post", type=seconds, default=2.0, show_default=True, help="--record: seconds kept after it ends."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
 
 
 class LookingOn:
@@ -77,7 +47,7 @@ def looking_on(
     pre: float,
     post: float,
     names: list[str],
-    settings: EventSettings,
+    settings: EventSettings | None,
     emit_event: Callable[[str, Event], None],
     report: Callable[[str], None],
 ) -> Iterator[tuple[LookingOn | None, Callable[[str, Event], None], Callable[[bool], None]]]:
@@ -85,8 +55,6 @@ def looking_on(
 
     Nothing is started (or imported) for an option not given; the server's
     packages missing is a MissingPackageError (exit 2)."""
-    from .multi_cli import event_record  # the one JSON form of an event, shared with stdout
-
     watch = server = recorder = None
     if serve is not None:
         from .metrics import Metrics
@@ -107,12 +75,13 @@ def looking_on(
     if record is not None:
         from .record import Recorder
 
+        assert settings is not None  # --record makes events
         recorder = Recorder(record, pre, post, max(settings.min_duration, settings.min_gap), report)
 
     def on_event(name: str, event: Event) -> None:
         emit_event(name, event)
         if watch or recorder:
-            line = event_record(name, event)
+            line = event.to_dict(name)
             if watch:
                 watch.event(line)
             if recorder:
