@@ -12,6 +12,7 @@ from vclf.runtime.bundle import load_bundle
 from vclf.runtime.capture import quiet_opencv
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import VclfError
+from vclf.runtime.live import LoopSettings
 from vclf.runtime.multi_live import run_sources
 from vclf.runtime.sources import resolve_source
 
@@ -22,7 +23,7 @@ def main(bundle: str, stride: str, *sources: str) -> int:
     emit = lambda prediction: print(json.dumps(prediction.to_dict()), flush=True)  # noqa: E731
     report = lambda line: print(f"sequential: {line}", file=sys.stderr, flush=True)  # noqa: E731
     try:
-        run_sources([(s, resolve_source(s)) for s in sources], engine, int(stride), emit, report, max_batch=1)
+        run_sources([(s, resolve_source(s)) for s in sources], engine, LoopSettings(int(stride)), emit, report, max_batch=1)
     except VclfError as exc:
         report(f"error: {exc}")
         return exc.exit_code

@@ -34,6 +34,17 @@ FPS_PREDICTIONS = 10  # the overlay's fps is over this many recent predictions
 
 
 @dataclass(frozen=True)
+class LoopSettings:
+    """How a live loop reads and ranks each source: every ``stride``-th frame, ``smooth`` predictions averaged,
+    the ``top_k`` labels (None: all), up to ``reconnect`` attempts in a row to reopen a source that stops."""
+
+    stride: int
+    smooth: int = 1
+    top_k: int | None = None
+    reconnect: int = 5
+
+
+@dataclass(frozen=True)
 class LivePrediction:
     source: str
     predictions: list[Prediction]
@@ -118,17 +129,14 @@ class LiveRun:
         self,
         source: Source,
         engine: Engine,
-        stride: int,
+        settings: LoopSettings,
         emit: Callable[[LivePrediction], None],
         report: Callable[[str], None],
-        smooth: int = 1,
-        top_k: int | None = None,
-        reconnect: int = 5,
         keep_frames: bool = False,
     ):
-        self.source, self.engine, self.emit, self.top_k = source, engine, emit, top_k
-        self.classifier = StreamingClassifier(engine, smooth)
-        self.capture = LiveCapture(source, stride, reconnect, report)
+        self.source, self.engine, self.emit, self.top_k = source, engine, emit, settings.top_k
+        self.classifier = StreamingClassifier(engine, settings.smooth)
+        self.capture = LiveCapture(source, settings.stride, settings.reconnect, report)
         self.summary = LiveSummary()
         self.shown: deque[np.ndarray] | None = deque(maxlen=engine.bundle.sequence_length) if keep_frames else None
         self.recent: deque[float] = deque(maxlen=FPS_PREDICTIONS)
@@ -189,12 +197,9 @@ class LiveRun:
 def run_live(
     source: Source,
     engine: Engine,
-    stride: int,
+    settings: LoopSettings,
     emit: Callable[[LivePrediction], None],
     report: Callable[[str], None],
-    smooth: int = 1,
-    top_k: int | None = None,
-    reconnect: int = 5,
     window_title: str | None = None,
     gif_path: str | Path | None = None,
 ) -> LiveSummary:
@@ -207,7 +212,7 @@ def run_live(
     buffered frames are classified; an error inside the capture thread is
     raised here the same way.
     """
-    run = LiveRun(source, engine, stride, emit, report, smooth, top_k, reconnect, keep_frames=bool(gif_path))
+    run = LiveRun(source, engine, settings, emit, report, keep_frames=bool(gif_path))
     run.classifier.warm_up()
     window = None
     run.capture.start()

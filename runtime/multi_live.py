@@ -38,7 +38,7 @@ from .display import Window
 from .engine import Engine
 from .errors import SourceUnavailableError, VclfError
 from .events import Event, EventSettings, EventTracker
-from .live import FPS_PREDICTIONS, LivePrediction, LiveSummary, overlay_stats
+from .live import FPS_PREDICTIONS, LivePrediction, LiveSummary, LoopSettings, overlay_stats
 from .signals import stop_requests
 from .overlay import draw_caption, draw_overlay
 from .preprocess import prepare_frame
@@ -95,9 +95,7 @@ class MultiSummary:
 def open_sources(
     named: list[tuple[str, Source]],
     engine: Engine,
-    stride: int,
-    smooth: int,
-    reconnect: int,
+    settings: LoopSettings,
     report: Callable[[str], None],
     events: EventSettings | None,
 ) -> tuple[list[SourceState], dict[str, SourceUnavailableError]]:
@@ -108,7 +106,7 @@ def open_sources(
     lost: dict[str, SourceUnavailableError] = {}
     for name, source in named:
         try:
-            capture = LiveCapture(source, stride, reconnect, report)
+            capture = LiveCapture(source, settings.stride, settings.reconnect, report)
         except SourceUnavailableError as exc:
             report(f"error: {exc}")
             lost[name] = exc
@@ -119,7 +117,7 @@ def open_sources(
             raise
         tracker = EventTracker(bundle.labels, events) if events else None
         states.append(
-            SourceState(name, capture, FeatureRing(bundle.sequence_length, bundle.feature_size), Smoother(smooth), tracker)
+            SourceState(name, capture, FeatureRing(bundle.sequence_length, bundle.feature_size), Smoother(settings.smooth), tracker)
         )
     return states, lost
 
@@ -139,12 +137,9 @@ def warm_up(engine: Engine, sources: int) -> None:
 def run_sources(
     named: list[tuple[str, Source]],
     engine: Engine,
-    stride: int,
+    settings: LoopSettings,
     emit: Callable[[LivePrediction], None],
     report: Callable[[str], None],
-    smooth: int = 1,
-    top_k: int | None = None,
-    reconnect: int = 5,
     events: EventSettings | None = None,
     emit_event: Callable[[str, Event], None] = lambda name, event: None,
     window_title: str | None = None,
@@ -164,7 +159,7 @@ def run_sources(
     opened sources, each step's batch size and each prediction with its frame.
     Raises SourceUnavailableError when every source is lost.
     """
-    states, lost = open_sources(named, engine, stride, smooth, reconnect, report, events)
+    states, lost = open_sources(named, engine, settings, report, events)
     summary = MultiSummary({name: LiveSummary() for name, _ in named}, {}, lost)
     if not states:
         raise SourceUnavailableError(f"none of the {len(named)} sources could be opened")
@@ -192,7 +187,7 @@ def run_sources(
                 if watch:
                     watch.stepped(len(due))
                 for state, frame, probabilities in step(engine, due):
-                    prediction = predict(state, frame, probabilities, engine, top_k, window is not None)
+                    prediction = predict(state, frame, probabilities, engine, settings.top_k, window is not None)
                     emit(prediction)
                     if watch:
                         watch.predicted(state.name, frame, prediction)

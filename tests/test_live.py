@@ -29,7 +29,7 @@ from vclf.runtime.bundle import load_bundle
 from vclf.runtime.capture import BUFFER_FRAMES, LiveCapture
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import BadInputError
-from vclf.runtime.live import run_live
+from vclf.runtime.live import LoopSettings, run_live
 from vclf.runtime.overlay import BAR
 from vclf.runtime.preprocess import prepare_frame
 from vclf.runtime.sampling import frame_mask, pad_sequence
@@ -157,7 +157,7 @@ def test_slow_inference_drops_frames_and_keeps_latency_bounded(bundle, tmp_path)
 
     engine.extract = slow_extract
     predictions, reports = [], []
-    summary = run_live(resolve_source(str(clip)), engine, stride=1, emit=predictions.append, report=reports.append)
+    summary = run_live(resolve_source(str(clip)), engine, LoopSettings(stride=1), emit=predictions.append, report=reports.append)
 
     latencies = [p.latency_ms / 1e3 for p in predictions]
     ceiling = (BUFFER_FRAMES + 1) * max(steps) + 0.1
@@ -182,7 +182,7 @@ def test_an_error_in_the_capture_thread_ends_the_run_with_that_error(engine, tmp
     monkeypatch.setattr(LiveCapture, "_hand_on", fails_at_frame_10)
     predictions, reports = [], []
     with pytest.raises(BadInputError, match="frame 10 cannot be used"):
-        run_live(resolve_source(str(clip)), engine, stride=1, emit=predictions.append, report=reports.append)
+        run_live(resolve_source(str(clip)), engine, LoopSettings(stride=1), emit=predictions.append, report=reports.append)
     assert 0 < len(predictions) <= 10 and "10 frames read" in reports[-1]
 
 

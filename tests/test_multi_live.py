@@ -23,7 +23,7 @@ from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import SourceUnavailableError
 from vclf.runtime.events import EventSettings, EventTracker
-from vclf.runtime.live import LivePrediction, run_live
+from vclf.runtime.live import LivePrediction, LoopSettings, run_live
 from vclf.runtime.multi_live import TILE, run_sources, tile
 from vclf.runtime.sources import Source, resolve_source
 
@@ -64,7 +64,7 @@ def alone(source: Source, engine: Engine, stride: int) -> list[LivePrediction]:
     """The source run by itself through the single-source loop."""
     predictions: list[LivePrediction] = []
     try:
-        run_live(source, engine, stride, predictions.append, lambda line: None, reconnect=0)
+        run_live(source, engine, LoopSettings(stride, reconnect=0), predictions.append, lambda line: None)
     except SourceUnavailableError:
         pass  # a stream that ends with no reconnect allowed: its predictions are what counts here
     return predictions
@@ -91,7 +91,7 @@ def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_
             counting = CountingEngine(engine)
             together: list[LivePrediction] = []
             reports: list[str] = []
-            summary = run_sources(named, counting, bundle.live_stride, together.append, reports.append, reconnect=0)
+            summary = run_sources(named, counting, LoopSettings(bundle.live_stride, reconnect=0), together.append, reports.append)
             alone_runs = {name: alone(source, engine, bundle.live_stride) for name, source in named}
     finally:
         http.stop()
@@ -184,7 +184,7 @@ def test_events_are_the_state_machine_over_the_live_predictions(engine, clip):
     predictions, events = [], []
     settings = EventSettings(on=0.0, off=0.0, min_duration=0.3, min_gap=0.3)  # every change of top label, whatever the model
     run_sources(
-        [("replay", resolve_source(str(clip)))], engine, engine.bundle.live_stride, predictions.append, lambda line: None,
+        [("replay", resolve_source(str(clip)))], engine, LoopSettings(engine.bundle.live_stride), predictions.append, lambda line: None,
         events=settings, emit_event=lambda name, event: events.append(event),
     )
     tracker = EventTracker(engine.bundle.labels, settings)

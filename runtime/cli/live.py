@@ -13,7 +13,7 @@ from .options import EventOptions, LiveSettings, Output, WatchSettings
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..events import Event
-    from ..live import LivePrediction
+    from ..live import LivePrediction, LoopSettings
 
 PROG = "vclf-run"
 
@@ -59,6 +59,13 @@ def live_engine(model_dir: str, device: str, verbose: bool) -> "Engine":
     return Engine(load_bundle(model_dir), device, verbose=verbose)
 
 
+def loop_settings(live: LiveSettings, output: Output, engine: "Engine") -> "LoopSettings":
+    """The loop's settings from the options; the stride defaults to the bundle's, the spacing seen in training."""
+    from ..live import LoopSettings
+
+    return LoopSettings(live.stride or engine.bundle.live_stride, live.smooth, output.top_k, live.reconnect)
+
+
 def run_live_source(source: Source, model_dir: str, device: str, output: Output, live: LiveSettings) -> None:
     """One camera or stream (or a file with ``--live``) classified continuously in this process."""
     from ..live import run_live
@@ -77,12 +84,9 @@ def run_live_source(source: Source, model_dir: str, device: str, output: Output,
     run_live(
         source,
         engine,
-        live.stride or engine.bundle.live_stride,
+        loop_settings(live, output, engine),
         emit,
         report,
-        smooth=live.smooth,
-        top_k=output.top_k,
-        reconnect=live.reconnect,
         window_title=f"{PROG} {source.text}" if window else None,
         gif_path=output.gif_path,
     )
@@ -158,12 +162,9 @@ def run_several(
         summary = run_sources(
             named,
             engine,
-            live.stride or engine.bundle.live_stride,
+            loop_settings(live, output, engine),
             emit,
             report,
-            smooth=live.smooth,
-            top_k=output.top_k,
-            reconnect=live.reconnect,
             events=settings,
             emit_event=on_event,
             window_title=f"{PROG} {len(named)} sources" if window else None,
