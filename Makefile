@@ -34,7 +34,7 @@ system-packages:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# Two workers; the session's trained run is built once and shared (tests/conftest.py).
+# Two workers; the session's trained run is built once and shared (tests/support/fixtures.py).
 # The latency suite runs in quick mode beside the tests: each row once, outputs checked, nothing timed.
 test: lint system-packages
 	$(BIN)/python -m pytest tests benchmarks -n 2 --dist loadgroup --benchmark-disable

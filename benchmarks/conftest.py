@@ -10,9 +10,7 @@ The full run fits its own small run at the Keras example's 224x224 frames
 (random InceptionV3 weights: speed is measured, not accuracy).
 """
 
-import importlib.util
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,33 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TESTS = Path(__file__).parents[1] / "tests"
-sys.path.insert(0, str(TESTS))  # the tests' helpers and session fixtures
-
-from helpers import SESSION_IMAGE_SIZE, run_command  # noqa: E402
+pytest.register_assert_rewrite("support")  # before the imports below: the helpers' asserts explain a failure
 
 from lite_models import convert_extractor  # noqa: E402
 from measure import graph_gflop, sgemm_gflops  # noqa: E402
+from support.commands import run_command  # noqa: E402
+from support.fixtures import SESSION_IMAGE_SIZE, built  # noqa: E402
 
-
-def _session_fixtures():
-    """tests/conftest.py under another name: its session run and bundles serve quick mode, built once for both."""
-    spec = importlib.util.spec_from_file_location("session_fixtures", TESTS / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_tests = _session_fixtures()
-built, graph_cache, dataset, feature_cache, trained_run, bundle, int8_bundle = (
-    _tests.built,
-    _tests.graph_cache,
-    _tests.dataset,
-    _tests.feature_cache,
-    _tests.trained_run,
-    _tests.bundle,
-    _tests.int8_bundle,
-)
+pytest_plugins = ["support.fixtures"]  # the test session's run and bundles serve quick mode, built once for both
 
 LOAD_AT_START = os.getloadavg()
 FULL_RUN_CLIPS = ("--videos-per-class", "12", "--test-per-class", "4")

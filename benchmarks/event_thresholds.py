@@ -39,7 +39,8 @@ from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.events import EventSettings, EventTracker
 from vclf.runtime.video import opened_video
-from vclf.train.synth import FPS, action_stream, write_video
+from vclf.runtime.video_writer import FPS, write_video
+from vclf.train.synth import action_stream
 
 ACTIONS = ("grow", "shrink", "grow")
 

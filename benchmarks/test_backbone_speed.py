@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import run_command
+from support.commands import run_command
 from vclf.export.sweep import measure_latency
 from vclf.runtime.bundle import load_bundle
 

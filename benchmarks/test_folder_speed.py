@@ -33,7 +33,8 @@ from measure import FASTEST, KERAS, MEDIAN, Command, Row, measure, printed_resul
 from vclf.runtime.providers import CPU
 from vclf.runtime.video import read_clip
 from vclf.train.run import load_run
-from vclf.train.synth import CLASSES, FPS, random_spec, render_clip, write_video
+from vclf.runtime.video_writer import FPS, write_video
+from vclf.train.synth import CLASSES, random_spec, render_clip
 
 FOLDER_CLIPS, FOLDER_SECONDS, FOLDER_SIZE = 12, 10, (320, 240)
 LONG_MINUTES, LONG_SIZE = 10, (640, 480)

@@ -39,10 +39,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import BackgroundCommand
+from support.commands import BackgroundCommand
 from measure import cpu_flags
-from streaming import MjpegServer
-from vclf.train.synth import random_spec, render_clip, write_video
+from support.streaming import MjpegServer
+from vclf.runtime.video_writer import write_video
+from vclf.train.synth import random_spec, render_clip
 
 SOURCE_FPS = 25.0
 COUNTS, QUICK_COUNTS = (1, 2, 4, 8), (2,)

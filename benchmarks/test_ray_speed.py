@@ -26,7 +26,8 @@ from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.providers import CPU
 from vclf.runtime.video import read_clip
-from vclf.train.synth import CLASSES, FPS, random_spec, render_clip, write_video
+from vclf.runtime.video_writer import FPS, write_video
+from vclf.train.synth import CLASSES, random_spec, render_clip
 
 CLIPS, SECONDS, SIZE = 16, 10, (320, 240)
 ENGINES = {"local": (), "ray, 1 worker": ("--engine", "ray", "--workers", "1"), "ray, 2 workers": ("--engine", "ray", "--workers", "2")}

@@ -31,11 +31,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import BackgroundCommand
+from support.commands import BackgroundCommand
 from measure import cpu_flags
-from streaming import MjpegServer, MjpegViewer
+from support.streaming import MjpegServer, MjpegViewer
 from vclf.runtime.watch import MAX_VIEW_FPS
-from vclf.train.synth import random_spec, render_clip, write_video
+from vclf.runtime.video_writer import write_video
+from vclf.train.synth import random_spec, render_clip
 
 SOURCE_FPS = 25.0
 ROUNDS, QUICK_ROUNDS = 3, 1

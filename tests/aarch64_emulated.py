@@ -35,11 +35,11 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import REPO, build_distributions, run_command
+from support.commands import REPO, build_distributions, run_command
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.video import read_clip
-from vclf.train.synth import write_video
+from vclf.runtime.video_writer import write_video
 
 ROOT = Path(os.environ.get("VCLF_ARM64_ROOT", REPO / "build" / "arm64-root"))
 WORK = REPO / "build" / "aarch64"  # the x86 side: wheel, bundle, clips, figures

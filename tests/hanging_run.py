@@ -1,4 +1,4 @@
-"""``vclf-run`` whose folder decoder never returns on files named ``*hang*`` (``helpers.decode_or_hang``).
+"""``vclf-run`` whose folder decoder never returns on files named ``*hang*`` (``support.decoders.decode_or_hang``).
 
 A real process standing in for ``vclf-run`` over a hung network mount, for
 tests that time, signal or kill it.
@@ -6,7 +6,7 @@ tests that time, signal or kill it.
 
 import sys
 
-from helpers import decode_or_hang
+from support.decoders import decode_or_hang
 from vclf.runtime import pipeline
 from vclf.runtime.cli.main import main
 from vclf.runtime.video import read_clip

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import EVERY_ACTION, BackgroundCommand, extract_seconds
-from streaming import MjpegServer, MjpegViewer
+from support.clips import extract_seconds
+from support.commands import EVERY_ACTION, BackgroundCommand
+from support.streaming import MjpegServer, MjpegViewer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
-from vclf.train.synth import action_stream, random_spec, render_clip, write_video
+from vclf.runtime.video_writer import write_video
+from vclf.train.synth import action_stream, random_spec, render_clip
 
 SECONDS = 60
 FPS_RANGE = (50.0, 400.0)

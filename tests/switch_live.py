@@ -28,13 +28,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import built
-from helpers import REPO, replay_fps, run_command
-from streaming import MjpegServer, RtspServer
+from support.clips import replay_fps
+from support.commands import REPO, run_command
+from support.fixtures import built
+from support.streaming import MjpegServer, RtspServer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT
-from vclf.train.synth import FPS, action_stream, write_video
+from vclf.runtime.video_writer import FPS, write_video
+from vclf.train.synth import action_stream
 
 CLIPS_PER_ACTION = 6  # one scene can fool the head; six seldom all do
 IMAGE_SIZE = 160  # half of 224's extraction cost

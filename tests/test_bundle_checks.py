@@ -10,8 +10,9 @@ import shutil
 import onnx
 import pytest
 
-from helpers import SESSION_IMAGE_SIZE, run_command
-from test_cli_errors import assert_one_line_error
+from support.commands import run_command
+from support.fixtures import SESSION_IMAGE_SIZE
+from support.commands import assert_one_line_error
 from vclf.runtime.bundle import BUNDLE_FILE, EXTRACTOR_FILE, HEAD_FILE, load_bundle, write_bundle_json
 from vclf.runtime.classify import Classifier
 from vclf.runtime.errors import BadModelError

@@ -5,12 +5,12 @@ import time
 import numpy as np
 import pytest
 
-from helpers import counting_frames
+from support.clips import counting_frames
 from vclf.runtime import capture as capture_module
 from vclf.runtime.capture import CapturedFrame, FrameBuffer, LiveCapture, backoff_delay
 from vclf.runtime.errors import BadInputError, SourceUnavailableError
 from vclf.runtime.sources import resolve_source
-from vclf.train.synth import write_video
+from vclf.runtime.video_writer import write_video
 
 
 def grey_level(frame: CapturedFrame) -> int:

@@ -6,17 +6,8 @@ import shutil
 
 import pytest
 
-from helpers import run_command
-from vclf.train.synth import write_video
-
-
-def assert_one_line_error(result, exit_code: int, *fragments: str) -> None:
-    assert result.returncode == exit_code, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+from support.commands import assert_one_line_error, run_command
+from vclf.runtime.video_writer import write_video
 
 
 def test_missing_clip(bundle, tmp_path):

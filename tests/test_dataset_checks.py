@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_command
+from support.commands import run_command
 from vclf.train.dataset import DatasetError, check_dataset
 from vclf.train.evaluate import evaluate_bundle
 

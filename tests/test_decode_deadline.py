@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import HANGING_RUN, BackgroundCommand, counting_frames, decode_or_hang, descendants, running
+from support.clips import counting_frames
+from support.commands import BackgroundCommand
+from support.decoders import HANGING_RUN, decode_or_hang
+from support.processes import descendants, running
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.decoders import DEADLINE_BASE_S, DEADLINE_BYTES_PER_S, default_deadline
 from vclf.runtime.pipeline import FolderPipeline
-from vclf.train.synth import write_video
+from vclf.runtime.video_writer import write_video
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-from helpers import REPO
+from support.commands import REPO
 
 PYTHON = "3.11"
 GLIBC_MINOR = 31

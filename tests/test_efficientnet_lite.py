@@ -18,7 +18,7 @@ from vclf.train import efficientnet_lite
 from vclf.train.features import build_feature_extractor
 from vclf.train.pth import MAGIC_NUMBER, PROTOCOL_VERSION, PthError, read_state_dict
 
-from helpers import run_command
+from support.commands import run_command
 
 # ImageNet class indices each photo may rank in its top 5.
 PHOTOS = {

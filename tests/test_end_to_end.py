@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import SESSION_IMAGE_SIZE, run_command
+from support.commands import run_command
+from support.fixtures import SESSION_IMAGE_SIZE
 from vclf.train import run as rd
 from vclf.train.fit import train_head
 
@@ -45,7 +46,9 @@ def test_served_predictions_agree_with_the_run_metrics(served, trained_run):
     tags, probabilities, labels = served
     served_accuracy = np.mean([labels[p.argmax()] == t for t, p in zip(tags, probabilities)])
     metrics = json.loads((trained_run / rd.METRICS).read_text())
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    confusion = np.array(metrics["confusion_matrix"])
+    assert confusion.sum() == metrics["clips"] == len(tags), "every test clip counted once"
+    assert metrics["test_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
     assert served_accuracy == pytest.approx(metrics["test_accuracy"], abs=1 / len(tags))
 
 

@@ -13,8 +13,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from helpers import run_command
-from vclf.export.precision import convert_fp16
+from support.commands import run_command, run_python
 from vclf.runtime import providers as probing
 from vclf.runtime.bundle import EXTRACTOR_FILE, load_bundle, write_bundle_json
 from vclf.runtime.engine import Engine
@@ -68,9 +67,24 @@ def test_auto_is_quietly_cpu_where_there_is_no_gpu_to_use(monkeypatch, providers
     assert set(choice.passed_over) == {TENSORRT, CUDA}
 
 
-def test_tensorrt_sessions_fall_back_through_cuda_to_cpu(monkeypatch):
+def clip_frames(bundle) -> np.ndarray:
+    """A clip's worth of noise frames: what these tests compare is where the graphs run, not what they see."""
+    loaded = load_bundle(bundle)
+    return np.random.default_rng(0).integers(0, 256, (loaded.sequence_length, loaded.image_size, loaded.image_size, 3), np.uint8)
+
+
+def test_tensorrt_sessions_fall_back_through_cuda_to_cpu(monkeypatch, bundle):
+    """The probe is told every GPU provider can start; real ONNX Runtime sessions are then given TensorRT,
+    CUDA and CPU, and each provider that cannot start hands the graph to the next (here, without a GPU, the CPU)."""
     machine(monkeypatch)
-    assert choose_providers("tensorrt").providers == ALL
+    notices = []
+    runner = Engine(load_bundle(bundle), "auto", notice=notices.append)
+    used = runner.extractor.get_providers()
+    assert used == runner.head.get_providers() == ALL[ALL.index(used[0]) :], "a tail of TensorRT, CUDA, CPU, in order"
+    assert (notices == [f"vclf: {TENSORRT} did not start; using {used[0]}"]) == (used[0] != TENSORRT)
+    frames = clip_frames(bundle)
+    on_cpu = Engine(load_bundle(bundle), "cpu").classify_clip(frames)
+    np.testing.assert_allclose(runner.classify_clip(frames), on_cpu, atol=1e-3)
 
 
 @pytest.mark.parametrize(
@@ -88,8 +102,15 @@ def test_asking_for_a_gpu_that_cannot_start_is_a_usage_error(monkeypatch, device
     assert error.value.exit_code == 2
 
 
-def test_cpu_is_always_available():
+def test_cpu_is_always_available(monkeypatch, bundle):
+    """A CPU-only build on a machine without a GPU or its libraries still runs a bundle: on the CPU, saying nothing."""
+    machine(monkeypatch, providers=[CPU], gpus=0, missing=["libonnxruntime_providers_tensorrt.so", "libonnxruntime_providers_cuda.so"])
     assert choose_providers("cpu").providers == [CPU]
+    notices = []
+    runner = Engine(load_bundle(bundle), "cpu", notice=notices.append)
+    assert runner.extractor.get_providers() == runner.head.get_providers() == [CPU] and notices == []
+    probabilities = runner.classify_clip(clip_frames(bundle))
+    assert probabilities.shape == (len(runner.bundle.labels),) and abs(probabilities.sum() - 1) < 1e-5
 
 
 def test_tensorrt_keeps_its_engines_in_the_cache_in_the_bundle_precision(bundle, tmp_path, monkeypatch):
@@ -125,7 +146,8 @@ def test_cpu_sessions_keep_one_optimised_graph_per_graph_hash(bundle, tmp_path, 
 def test_an_fp16_bundle_runs_on_the_cpu_with_one_warning(bundle, dataset, tmp_path):
     half = tmp_path / "fp16"
     shutil.copytree(bundle, half)
-    convert_fp16(bundle / EXTRACTOR_FILE, half / EXTRACTOR_FILE)
+    convert = "import sys; from vclf.export.precision import convert_fp16; convert_fp16(*sys.argv[1:])"
+    run_python(convert, bundle / EXTRACTOR_FILE, half / EXTRACTOR_FILE)  # export's converter, outside this process
     manifest = json.loads((half / "bundle.json").read_text())
     (half / "bundle.json").write_text(json.dumps({**manifest, "precision": "fp16"}))
     write_bundle_json(load_bundle(half, verify=False), half)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import run_command
+from support.commands import run_command
 from vclf.train import run as rd
 
 

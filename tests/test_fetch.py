@@ -10,7 +10,7 @@ import threading
 import pandas as pd
 import pytest
 
-from helpers import run_command
+from support.commands import run_command
 from vclf.train.synth import write_dataset
 
 

@@ -4,8 +4,9 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from helpers import run_command
+from support.commands import run_command
 from vclf.train.split import clip_group, group_split, tail_split
 
 
@@ -33,8 +34,10 @@ def test_seed_preset_trains_the_example_as_written(tiny_dataset, tmp_path):
     assert config["validation_fraction"] == 0.3 and not config["standardize"] and config["patience"] is None
     assert not config["live_windows"], "whole clips only, as the example trains"
     assert len(pd.read_csv(run_dir / "history.csv")) == 10, "no early stopping: all 10 epochs run"
-    accuracy = json.loads((run_dir / "metrics.json").read_text())["test_accuracy"]
-    assert 0.0 <= accuracy <= 1.0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    accuracy, confusion = metrics["test_accuracy"], np.array(metrics["confusion_matrix"])
+    assert confusion.sum() == len(pd.read_csv(tiny_dataset / "test.csv")), "every test clip counted once"
+    assert accuracy == pytest.approx(np.trace(confusion) / confusion.sum())
     assert f"Test accuracy: {accuracy * 100:.2f}%" in result.stdout
 
 

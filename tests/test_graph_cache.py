@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import pytest
 
-from helpers import BIN, BackgroundCommand, run_command
+from support.commands import BIN, BackgroundCommand, run_command
 from vclf.runtime.bundle import BUNDLE_FILE, EXTRACTOR_FILE, HEAD_FILE, load_bundle
 from vclf.runtime.files import file_sha256
 from vclf.runtime.engine import Engine

@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import BackgroundCommand, counting_frames, replay_fps, run_command
-from streaming import MjpegServer, RtspServer
+from support.clips import action_replay, counting_frames, replay_fps
+from support.commands import BackgroundCommand, run_command
+from support.streaming import MjpegServer, RtspServer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.capture import BUFFER_FRAMES, LiveCapture
 from vclf.runtime.engine import Engine
@@ -33,7 +34,7 @@ from vclf.runtime.overlay import BAR
 from vclf.runtime.preprocess import prepare_frame
 from vclf.runtime.sampling import frame_mask, pad_sequence
 from vclf.runtime.sources import resolve_source
-from vclf.train.synth import action_stream, write_video
+from vclf.runtime.video_writer import write_video
 
 CLIP_FRAMES = 40  # inside the training clips' 12-47
 LABELS = ("grow", "shrink")
@@ -52,8 +53,7 @@ def switch_clip(tmp_path_factory, engine) -> Path:
     The comparison below needs windows without dropped frames (dropping is
     tested on its own), so it plays at a rate this machine keeps up with.
     """
-    frames = action_stream(LABELS, 1, np.random.default_rng(2026), CLIP_FRAMES)
-    return write_video(tmp_path_factory.mktemp("switch") / "switch.avi", frames, fps=replay_fps(engine))
+    return action_replay(tmp_path_factory.mktemp("switch") / "switch.avi", LABELS, 2026, CLIP_FRAMES, replay_fps(engine))
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from helpers import BackgroundCommand, replay_fps, run_command
-from streaming import MjpegServer, RtspServer
+from support.clips import action_replay, replay_fps
+from support.commands import BackgroundCommand, run_command
+from support.streaming import MjpegServer, RtspServer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import SourceUnavailableError
@@ -25,7 +26,6 @@ from vclf.runtime.events import EventSettings, EventTracker
 from vclf.runtime.live import LivePrediction, LoopSettings, run_live
 from vclf.runtime.multi_live import TILE, run_sources, tile
 from vclf.runtime.sources import Source, resolve_source
-from vclf.train.synth import action_stream, write_video
 
 CLIP_FRAMES = 40
 SOURCES = 4
@@ -40,8 +40,7 @@ def engine(bundle) -> Engine:
 def clip(tmp_path_factory, engine):
     """Grow then shrink, at a rate this machine keeps up with for four sources at once (a window
     compared with the source alone needs the same frames in both runs: none dropped in either)."""
-    frames = action_stream(("grow", "shrink"), 1, np.random.default_rng(2026), CLIP_FRAMES)
-    return write_video(tmp_path_factory.mktemp("multi") / "switch.avi", frames, fps=replay_fps(engine) / SOURCES)
+    return action_replay(tmp_path_factory.mktemp("multi") / "switch.avi", ("grow", "shrink"), 2026, CLIP_FRAMES, replay_fps(engine) / SOURCES)
 
 
 class CountingEngine:

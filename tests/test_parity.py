@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 
-from helpers import SESSION_IMAGE_SIZE
+from support.fixtures import SESSION_IMAGE_SIZE
 from vclf.export import bundle as export_bundle
 from vclf.export.cli import main as export_main
 from vclf.export.parity import EXTRACTOR_TOLERANCE, HEAD_TOLERANCE, masked_variants, relative_difference
@@ -53,9 +53,13 @@ def test_masked_positions_change_nothing_but_real_frames_do(bundle, run):
     with np.load(run.path / rd.FEATURES) as cached:
         features, mask = cached["x_test"][:8], cached["m_test"][:8]
     head = session(load_bundle(bundle).head_path)
+    shortened = mask & (np.arange(mask.shape[1]) < 5)  # every clip keeps at most its first 5 frames
+    short = head.run(None, {"features": features, "mask": shortened})[0]
+    garbage = np.where(shortened[..., None], features, np.random.default_rng(0).normal(0, 1e3, features.shape)).astype(np.float32)
+    assert np.abs(garbage[~shortened]).max() > 100 * np.abs(features).max()
+    np.testing.assert_allclose(head.run(None, {"features": garbage, "mask": shortened})[0], short, atol=1e-6)
     base = head.run(None, {"features": features, "mask": mask})[0]
-    shortened = mask & (np.arange(mask.shape[1]) < 5)
-    assert np.abs(head.run(None, {"features": features, "mask": shortened})[0] - base).max() > 1e-4
+    assert np.abs(short - base).max() > 1e-4, "the frames masked off were real: taking them away changes the answer"
 
 
 def test_bundle_json_describes_the_graphs(bundle, trained_run):

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import decode_or_abort
+from support.decoders import decode_or_abort
 from vclf.runtime.classify import Classifier
 from vclf.runtime.engine import EXTRACT_BATCH
 from vclf.runtime.pipeline import FolderPipeline, next_batch

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 import ray
 
-from helpers import BackgroundCommand, decode_or_abort, descendants, listening_addresses, run_command, running
-from test_cli_errors import assert_one_line_error
+from support.commands import BackgroundCommand, run_command
+from support.decoders import decode_or_abort
+from support.processes import descendants, listening_addresses, running
+from support.commands import assert_one_line_error
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.classify import Classifier
 from vclf.runtime.cluster import ClusterMap, ray_runtime
@@ -31,7 +33,7 @@ pytestmark = pytest.mark.xdist_group("ray")  # one worker, one Ray runtime
 @pytest.fixture(scope="module")
 def ray_address() -> str:
     """A local Ray runtime with 2 CPUs for the module; its address, for commands to join."""
-    tests = str(Path(__file__).parent)  # the workers import helpers' crashing decoder
+    tests = str(Path(__file__).parent)  # the workers import support.decoders' crashing decoder
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": tests}})
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()

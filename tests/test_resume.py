@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import BIN, run_command
+from support.commands import BIN, run_command
 from vclf.train.backbones import BACKBONES
 from vclf.train.epochs import STATE, fit_epochs
 from vclf.train.model import build_sequence_model

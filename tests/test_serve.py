@@ -24,14 +24,15 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from browser import Chromium
-from helpers import BIN, EVERY_ACTION, BackgroundCommand, counting_frames, replay_fps, run_command
+from support.browser import Chromium
+from support.clips import action_replay, counting_frames, replay_fps
+from support.commands import BIN, EVERY_ACTION, BackgroundCommand, run_command
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.events import Event
 from vclf.runtime import record as record_module
 from vclf.runtime.record import Recorder, folder_name
-from vclf.train.synth import action_stream, write_video
+from vclf.runtime.video_writer import write_video
 
 DOCS_SCREENSHOT = Path(__file__).parents[1] / "docs" / "serve-page.png"
 PRE_S, POST_S = 1.0, 1.0
@@ -72,8 +73,7 @@ def served_url(run: BackgroundCommand) -> str:
 def replay(bundle, tmp_path_factory) -> tuple[Path, float]:
     """Grow, shrink, grow, at a rate this machine keeps up with; the module's one replay."""
     fps = replay_fps(Engine(load_bundle(bundle), "cpu"))
-    frames = action_stream(("grow", "shrink", "grow"), 1, np.random.default_rng(2026), 40)
-    return write_video(tmp_path_factory.mktemp("replay") / "replay.avi", frames, fps=fps), fps
+    return action_replay(tmp_path_factory.mktemp("replay") / "replay.avi", ("grow", "shrink", "grow"), 2026, 40, fps), fps
 
 
 @pytest.fixture(scope="module")
@@ -345,8 +345,7 @@ def test_serve_on_another_host_is_said_and_a_missing_serve_extra_or_pre_without_
     blocked.mkdir(parents=True)
     (blocked / "__init__.py").write_text("raise ImportError('not installed')\n")
     env = {**os.environ, "PYTHONPATH": str(blocked.parent)}
-    frames = action_stream(("grow",), 1, np.random.default_rng(3), 8)
-    clip = write_video(tmp_path / "replay.avi", frames, fps=25)
+    clip = write_video(tmp_path / "replay.avi", counting_frames(8, 160, 120), fps=25)
     missing = run_command("vclf-run", clip, "--model", bundle, "--live", "--no-display", "--serve", "0", check=False, env=env)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == ["vclf-run: error: --serve: prometheus-client is not installed here (pip install 'vclf[serve]')"]

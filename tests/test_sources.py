@@ -21,8 +21,8 @@ from vclf.runtime.sources import (
     STREAM,
     resolve_source,
 )
-from vclf.train.synth import write_video
-from helpers import counting_frames
+from vclf.runtime.video_writer import write_video
+from support.clips import counting_frames
 
 
 @pytest.fixture

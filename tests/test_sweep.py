@@ -8,13 +8,18 @@ sweep runs once for every pytest-xdist worker (``built``).
 
 import csv
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import cv2
+import matplotlib
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import built
+from support.fixtures import built
+from vclf.export.sweep import SweepRow, save_scatter
 from vclf.export.train_commands import main as train_main
 
 BACKBONE, LENGTHS, SIZE = "mobilenet_v3_small", (2, 3), 32
@@ -48,6 +53,7 @@ def rows(out) -> list[dict]:
 def test_sweep_measures_every_length_and_precision_it_exported(swept):
     out, printed = swept
     table = rows(out)
+    test_clips = len(pd.read_csv(sweep_data(out) / "test.csv"))
     measured = {(int(r["seq_len"]), r["precision"]) for r in table}
     refused = [line for line in (out / "sweep.md").read_text().splitlines() if line.startswith(f"- {BACKBONE}-T")]
     refused_keys = set()
@@ -59,7 +65,8 @@ def test_sweep_measures_every_length_and_precision_it_exported(swept):
     assert all("top-1 agreement" in line and "bundle not written" in line for line in refused)
     for r in table:
         assert r["backbone"] == BACKBONE and int(r["image_size"]) == SIZE and int(r["feature_size"]) == 576
-        assert 0 <= float(r["test_accuracy"]) <= 1
+        correct = float(r["test_accuracy"]) * test_clips
+        assert correct == pytest.approx(round(correct), abs=1e-3), "a share of the test clips, rounded to 4 places"
         assert 0 < float(r["extractor_ms_per_frame"]) and 0 < float(r["extractor_ms_per_clip"])
         assert 0 < float(r["live_ms_p50"]) <= float(r["live_ms_p95"]) and float(r["bundle_mb"]) > 0
     assert f"| {BACKBONE} | {LENGTHS[0]} | fp32 | {SIZE} | 576 |" in printed, "the Markdown table is printed"
@@ -80,10 +87,24 @@ def test_sweep_bundles_carry_backbone_sizes_and_length_for_the_runtime(swept):
         assert (config["backbone"], config["sequence_length"], config["seed"]) == (BACKBONE, int(r["seq_len"]), 0)
 
 
-def test_sweep_plots_accuracy_against_latency(swept):
+def test_sweep_plots_accuracy_against_latency(swept, tmp_path, monkeypatch):
+    """The figure drawn from sweep.csv's rows puts each row at (ms per clip, accuracy), one series per precision,
+    and is the very picture the sweep wrote."""
     out, _ = swept
-    image = cv2.imread(str(out / "sweep.png"))
-    assert image is not None and image.shape[0] > 300 and image.shape[1] > 400
+    types = {f.name: f.type if isinstance(f.type, type) else {"int": int, "float": float, "str": str}[f.type] for f in fields(SweepRow)}
+    table = [SweepRow(**{k: types[k](v) for k, v in r.items()}) for r in rows(out)]
+    matplotlib.use("Agg")
+    drawn = []
+    monkeypatch.setattr("matplotlib.pyplot.close", drawn.append)  # keep the figure save_scatter closes
+    save_scatter(table, tmp_path / "again.png")
+    (axis,) = drawn[0].axes
+    assert axis.get_xscale() == "log" and "ms per clip" in axis.get_xlabel() and axis.get_ylabel() == "test accuracy"
+    series = {c.get_label(): c.get_offsets().tolist() for c in axis.collections}
+    for precision in ("fp32", "int8"):
+        assert series[precision] == [[r.extractor_ms_per_clip, r.test_accuracy] for r in table if r.precision == precision]
+    assert sorted(t.get_text() for t in axis.texts) == sorted(r.label for r in table)
+    written, again = cv2.imread(str(out / "sweep.png")), cv2.imread(str(tmp_path / "again.png"))
+    assert written is not None and np.array_equal(written, again)
 
 
 def sweep_data(out: Path) -> Path:

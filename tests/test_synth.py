@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from helpers import run_command
+from support.commands import run_command
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 from vclf.train.synth import CLASSES, random_spec, render_clip, write_dataset
 
@@ -24,8 +24,17 @@ def test_synth_writes_the_keras_example_layout_with_real_videos(tmp_path):
             assert ok and frame.ndim == 3
 
 
-def test_synth_has_at_least_four_classes():
-    assert len(CLASSES) >= 4 and {"grow", "shrink"} <= set(CLASSES)
+def test_synth_has_at_least_four_classes(tmp_path):
+    """Four or more tags in both tables, grow and shrink among them, and each tag's clips look unlike the others'."""
+    write_dataset(tmp_path, seed=0, videos_per_class=1, test_per_class=1)
+    for split in ("train", "test"):
+        tags = set(pd.read_csv(tmp_path / f"{split}.csv")["tag"])
+        assert len(tags) >= 4 and {"grow", "shrink"} <= tags
+    spec = random_spec("grow", np.random.default_rng(1))
+    scenes = {tag: np.stack(render_clip(replace(spec, label=tag))).astype(int) for tag in tags}
+    for a in tags:
+        for b in tags - {a}:
+            assert np.abs(scenes[a] - scenes[b]).mean() > 1, f"{a} and {b} draw the same scene"
 
 
 def test_synth_is_deterministic_under_its_seed(tmp_path):

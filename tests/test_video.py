@@ -3,12 +3,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from helpers import counting_frames
+from support.clips import counting_frames
 from vclf.runtime.errors import BadInputError
 from vclf.runtime.preprocess import crop_center_square, prepare_frame
 from vclf.runtime import video
 from vclf.runtime.video import count_frames, read_clip
-from vclf.train.synth import write_video
+from vclf.runtime.video_writer import write_video
 
 
 def test_crop_center_square_keeps_the_middle_of_wide_and_tall_frames():

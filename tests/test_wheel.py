@@ -24,7 +24,7 @@ from zipfile import ZipFile
 import numpy as np
 import pytest
 
-from helpers import REPO, build_distributions, run_command
+from support.commands import REPO, build_distributions, run_command
 
 PACKAGES = {"runtime": "vclf/runtime", "train": "vclf/train", "export": "vclf/export"}
 COMMANDS = ("vclf-run", "vclf-train", "vclf-export")

@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from vclf.runtime.video_writer import write_video
+
 CLASSES = ("blink", "grow", "shrink", "spin")
 FRAME_SIZES = ((160, 120), (128, 128), (120, 160), (176, 112), (144, 96))  # width, height
 LENGTH_RANGE = (12, 48)
-FPS = 25.0
-FOURCC = "MJPG"
 
 
 @dataclass(frozen=True)
@@ -111,28 +111,6 @@ def _draw(frame: np.ndarray, spec: ClipSpec, t: int, progress: float, centre: tu
             cv2.rectangle(frame, (centre[0] - half, centre[1] - half), (centre[0] + half, centre[1] + half), spec.colour, -1)
     else:
         raise ValueError(f"unknown class {spec.label!r}")
-
-
-def write_video(
-    path: Path, frames: list[np.ndarray], fps: float = FPS, size: tuple[int, int] | None = None, fourcc: str = FOURCC
-) -> Path:
-    """Write BGR frames to ``path`` with OpenCV (Motion-JPEG in AVI unless ``fourcc`` says otherwise).
-
-    ``size`` (width, height) defaults to the frames' own; give it to write a
-    video with no frames at all. ``frames`` may be any iterable when ``size`` is given.
-    """
-    if size is None:
-        height, width = frames[0].shape[:2]
-        size = (width, height)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
-    if not writer.isOpened():
-        raise OSError(f"{path}: OpenCV cannot write {fourcc} video")
-    try:
-        for frame in frames:
-            writer.write(frame)
-    finally:
-        writer.release()
-    return path
 
 
 def clip_name(label: str, index: int) -> str:
