@@ -25,6 +25,7 @@ import numpy as np
 
 from vclf.runtime.bundle import BUNDLE_FILE, Bundle, load_bundle
 from vclf.runtime.engine import Engine
+from vclf.runtime.files import atomic_write
 from vclf.runtime.live import StreamingClassifier
 from vclf.train import run as rd
 from vclf.train.backbones import BACKBONES, SettingError, check_backbone_settings
@@ -92,7 +93,7 @@ def sweep(
                     export_run(run_dir, bundle_dir, precision, report=report)
                 except GuardError as error:
                     reason = f"{combination_name(extractor)} {precision}: {error}"
-                    rd.atomic_write(refusal, lambda tmp: tmp.write_text(reason))
+                    atomic_write(refusal, lambda tmp: tmp.write_text(reason))
             if refusal.is_file():
                 refused.append(refusal.read_text())
                 report(refused[-1])
@@ -173,9 +174,9 @@ def write_table(rows: list[SweepRow], refused: list[str], out_dir: Path) -> None
     ``refused`` are the guard's refusals of int8 extractors: no bundle, so no row; the Markdown lists them.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    rd.atomic_write(out_dir / f"{TABLE}.csv", lambda tmp: tmp.write_text(table_csv(rows)))
-    rd.atomic_write(out_dir / f"{TABLE}.md", lambda tmp: tmp.write_text(table_markdown(rows, refused)))
-    rd.atomic_write(out_dir / f"{TABLE}.png", lambda tmp: save_scatter(rows, tmp))
+    atomic_write(out_dir / f"{TABLE}.csv", lambda tmp: tmp.write_text(table_csv(rows)))
+    atomic_write(out_dir / f"{TABLE}.md", lambda tmp: tmp.write_text(table_markdown(rows, refused)))
+    atomic_write(out_dir / f"{TABLE}.png", lambda tmp: save_scatter(rows, tmp))
 
 
 def table_csv(rows: list[SweepRow]) -> str:

@@ -148,3 +148,20 @@ class EventTracker:
         self.counts["end"] += 1
         peak, mean = run.figures(before=end)
         return Event("end", self.labels[run.label], run.start, run.start_frame, end, end_frame, peak, mean)
+
+
+def event_record(name: str, event: Event) -> dict:
+    """The JSON line of one event: wall-clock times (seconds since the epoch) and the source's frame indices."""
+    rounded = lambda value: None if value is None else round(value, 6)  # noqa: E731
+    return {
+        "event": event.kind,
+        "source": name,
+        "label": event.label,
+        "start": rounded(event.start),
+        "end": rounded(event.end),
+        "start_frame": event.start_frame,
+        "end_frame": event.end_frame,
+        "duration": rounded(event.duration),
+        "peak": round(event.peak, 6),
+        "mean": round(event.mean, 6),
+    }

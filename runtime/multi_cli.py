@@ -11,7 +11,7 @@ from .bundle import load_bundle
 from .errors import one_line
 from .capture import quiet_opencv
 from .engine import Engine
-from .events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT, Event, EventSettings
+from .events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT, Event, EventSettings, event_record
 from .live import LivePrediction
 from .live_cli import PROG, format_live, report, use_display
 from .multi_live import run_sources
@@ -74,23 +74,6 @@ def named_sources(sources: list[Source], replay_files: bool) -> list[tuple[str, 
     if twice is not None:
         raise click.UsageError(f"{one_line(twice)} is named twice; give each source once (a .streams listing can name them)")
     return named
-
-
-def event_record(name: str, event: Event) -> dict:
-    """The JSON line of one event: wall-clock times (seconds since the epoch) and the source's frame indices."""
-    rounded = lambda value: None if value is None else round(value, 6)  # noqa: E731
-    return {
-        "event": event.kind,
-        "source": name,
-        "label": event.label,
-        "start": rounded(event.start),
-        "end": rounded(event.end),
-        "start_frame": event.start_frame,
-        "end_frame": event.end_frame,
-        "duration": rounded(event.duration),
-        "peak": round(event.peak, 6),
-        "mean": round(event.mean, 6),
-    }
 
 
 def format_event(name: str, event: Event) -> str:

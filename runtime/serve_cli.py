@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .capture import CapturedFrame
-from .events import Event, EventSettings
+from .events import Event, EventSettings, event_record
 from .live import LivePrediction, stop_requests
 from .multi_live import SourceState
 from .record import PREROLL_CAP_MB, QUEUE_MB
@@ -85,8 +85,6 @@ def looking_on(
 
     Nothing is started (or imported) for an option not given; the server's
     packages missing is a MissingPackageError (exit 2)."""
-    from .multi_cli import event_record  # the one JSON form of an event, shared with stdout
-
     watch = server = recorder = None
     if serve is not None:
         from .metrics import Metrics

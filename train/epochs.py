@@ -20,7 +20,9 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .run import BACKUP, BEST_WEIGHTS, HISTORY, atomic_write, write_json
+from vclf.runtime.files import atomic_write
+
+from .run import BACKUP, BEST_WEIGHTS, HISTORY, write_json
 from .windows import WINDOWS_PER_CLIP, LiveViews, live_windows
 
 STATE = "state.json"

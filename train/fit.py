@@ -30,6 +30,7 @@ import pandas as pd
 
 from vclf.runtime.cluster import Cluster
 from vclf.runtime.errors import BadInputError, VclfError
+from vclf.runtime.files import atomic_write
 from vclf.runtime.preprocess import IMAGE_SIZE
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 from vclf.runtime.video import count_frames
@@ -262,7 +263,7 @@ def _features(run_dir: Path, config: dict, splits: dict, resume: bool, cache_dir
         extractor = load_extractor(extractor_weights, config["image_size"], backbone)
     else:
         extractor = build_feature_extractor(resolve_weights(config["weights"]), config["image_size"], backbone)
-        rd.atomic_write(extractor_weights, lambda tmp: extractor.save_weights(tmp))
+        atomic_write(extractor_weights, lambda tmp: extractor.save_weights(tmp))
     settings = (config["sampler"], config["sequence_length"], config["image_size"])
     cache = None
     if cache_dir is not None:
@@ -275,7 +276,7 @@ def _features(run_dir: Path, config: dict, splits: dict, resume: bool, cache_dir
     from_cache, extracted = train.from_cache + test.from_cache, train.extracted + test.extracted
     damaged = f" ({cache.recomputed} damaged cache entries recomputed)" if cache and cache.recomputed else ""
     click.echo(f"features: {from_cache} clips from cache, {extracted} extracted{damaged}", err=True)
-    rd.atomic_write(
+    atomic_write(
         features_file,
         lambda tmp: np.savez(tmp, x_train=train.features, m_train=train.masks, x_test=test.features, m_test=test.masks),
     )
@@ -298,5 +299,5 @@ def save_history_plot(run_dir: Path) -> None:
         axis.set_title(metric)
         axis.legend()
     figure.tight_layout()
-    rd.atomic_write(run_dir / rd.PLOT, lambda tmp: figure.savefig(tmp, format="png"))
+    atomic_write(run_dir / rd.PLOT, lambda tmp: figure.savefig(tmp, format="png"))
     plt.close(figure)

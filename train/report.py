@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from vclf.runtime.classify import rank
+from vclf.runtime.files import atomic_write
 
-from .run import CONFUSION_PLOT, METRICS, atomic_write, write_json
+from .run import CONFUSION_PLOT, METRICS, write_json
 
 TOP_K = 3
 
