@@ -8,6 +8,7 @@ import click
 from vclf.runtime.cli_errors import reports_errors
 from vclf.runtime.cluster import check_cluster, cluster_of, engine_options
 from vclf.runtime.engine import DEVICES
+from vclf.runtime.errors import needs_extra
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 
 from .backbones import BACKBONES, DEFAULT_BACKBONE, check_backbone_settings
@@ -36,6 +37,7 @@ def main() -> None:
     help="Test clips per class [default: a third of --videos-per-class, at least 2].",
 )
 @reports_errors
+@needs_extra("train")
 def synth(out_dir: Path, seed: int, videos_per_class: int, test_per_class: int | None) -> None:
     from .synth import CLASSES, default_test_per_class, write_dataset
 
@@ -130,6 +132,7 @@ history.png, metrics.json and confusion_matrix.png.
 )
 @engine_options
 @reports_errors
+@needs_extra("train")
 def fit(
     data_dir: Path,
     run_dir: Path,
@@ -185,6 +188,7 @@ Example:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the report.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="ONNX Runtime provider.")
 @reports_errors
+@needs_extra("train")
 def evaluate(data_dir: Path, bundle_dir: Path, split: str, out_dir: Path | None, device: str) -> None:
     from .evaluate import evaluate_bundle
     from .report import format_table, write_report

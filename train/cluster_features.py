@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-import keras
 import numpy as np
 
 from vclf.runtime.cluster import Cluster, ClusterMap, ray_runtime
@@ -23,6 +22,7 @@ from vclf.runtime.video import Clip
 
 from .cache import FeatureCache
 from .features import EXTRACT_BATCH, load_extractor
+from .keras_import import keras
 
 
 class ExtractorWorker:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import keras
 import numpy as np
 
 from vclf.runtime.errors import BadInputError, BadModelError, SourceUnavailableError, first_line
@@ -15,6 +14,7 @@ from vclf.runtime.sampling import frame_mask
 from vclf.runtime.video import read_clip
 
 from .backbones import BACKBONES, DEFAULT_BACKBONE, Backbone
+from .keras_import import keras
 
 if TYPE_CHECKING:
     from .cache import FeatureCache

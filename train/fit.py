@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
-import keras
 import numpy as np
 import pandas as pd
 
@@ -36,11 +35,11 @@ from vclf.runtime.sampling import SEQUENCE_LENGTH
 from vclf.runtime.video import count_frames
 
 from . import run as rd
+from .backbones import DEFAULT_BACKBONE, check_backbone_settings
 from .cache import FeatureCache
 from .cluster_features import fill_cache
 from .dataset import check_dataset, class_names, encode_tags
 from .epochs import fit_epochs
-from .backbones import DEFAULT_BACKBONE, check_backbone_settings
 from .features import (
     build_feature_extractor,
     extract_features,
@@ -48,6 +47,7 @@ from .features import (
     load_extractor,
     resolve_weights,
 )
+from .keras_import import keras
 from .model import build_sequence_model, feature_statistics
 from .report import evaluation_report, format_table, write_report
 from .split import clip_group, group_split, tail_split

@@ -13,13 +13,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
-
 from vclf.runtime.errors import BadModelError
 from vclf.runtime.files import atomic_write
 
 from .backbones import DEFAULT_BACKBONE
 from .features import load_extractor
+from .keras_import import keras
 from .model import build_sequence_model
 
 CONFIG = "config.json"
