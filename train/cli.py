@@ -152,7 +152,7 @@ def fit(
     workers: int | None,
 ) -> None:
     from .cache import default_cache_dir
-    from .fit import Extractor
+    from .fit import ExtractorSettings
     from .fit import fit as fit_run
 
     if cache_dir and no_cache:
@@ -162,10 +162,10 @@ def fit(
         raise click.UsageError("--engine ray fills the feature cache: drop --no-cache")
     if cluster:
         check_cluster(cluster.address)  # before the run dir is made
-    extractor = Extractor(backbone, image_size or BACKBONES[backbone].default_image_size, sequence_length)
-    check_backbone_settings(extractor.backbone, extractor.image_size, extractor.sequence_length)
+    settings = ExtractorSettings(backbone, image_size or BACKBONES[backbone].default_image_size, sequence_length)
+    check_backbone_settings(settings.backbone, settings.image_size, settings.sequence_length)
     cache_dir = None if no_cache else cache_dir or default_cache_dir()
-    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, extractor, live_windows, cluster)
+    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, settings, live_windows, cluster)
     click.echo(f"Test accuracy: {metrics['test_accuracy'] * 100:.2f}% ({run_dir}/metrics.json)")
 
 
