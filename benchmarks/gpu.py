@@ -142,7 +142,7 @@ def open_classifier(folder: Path, device: str, say: Callable[[str], None]):
     """The bundle's Classifier on ``device``, or on the CPU with the reason said once when ``device`` cannot start."""
     from vclf.runtime.bundle import load_bundle
     from vclf.runtime.classify import Classifier
-    from vclf.runtime.engine import DeviceUnavailableError
+    from vclf.runtime.providers import DeviceUnavailableError
 
     bundle = load_bundle(folder)
     try:
@@ -280,13 +280,13 @@ def streams_rows(engine, precision: str, counts: tuple[int, ...], rounds: int) -
     """A multi-source step over ``count`` sources' frames, batched and one source at a time."""
     from vclf.runtime.capture import CapturedFrame
     from vclf.runtime.multi_live import SourceState, step
-    from vclf.runtime.window import FeatureWindow, Smoother
+    from vclf.runtime.window import FeatureRing, Smoother
 
     bundle, rows = engine.bundle, []
     rng = np.random.default_rng(2)
     for count in counts:
         states = [
-            SourceState(f"stream-{i}", None, FeatureWindow(bundle.sequence_length, bundle.feature_size), Smoother(1), None)  # type: ignore[arg-type]
+            SourceState(f"stream-{i}", None, FeatureRing(bundle.sequence_length, bundle.feature_size), Smoother(1), None)  # type: ignore[arg-type]
             for i in range(count)
         ]
         due = [(state, CapturedFrame(0, rng.integers(0, 256, CAMERA_FRAME, dtype=np.uint8), 0.0, 0.0, 0)) for state in states]
@@ -300,7 +300,7 @@ def streams_rows(engine, precision: str, counts: tuple[int, ...], rounds: int) -
 
 
 def tensorrt_loads() -> bool:
-    from vclf.runtime.engine import TENSORRT, provider_problem
+    from vclf.runtime.providers import TENSORRT, provider_problem
 
     return provider_problem(TENSORRT) is None
 

@@ -14,7 +14,7 @@ from checks import CLIP_TOLERANCE, same_probabilities
 from keras_example import first_frames_answer, sequence_prediction
 from measure import KERAS, Row, measure
 from vclf.runtime.classify import Classifier
-from vclf.runtime.engine import CPU
+from vclf.runtime.providers import CPU
 
 ROUNDS = 10
 

@@ -23,7 +23,9 @@ from keras_example import prepare_single_video
 from lite_models import LiteExtractor
 from measure import FASTEST, KERAS, Row, cpu_flags, graph_gflop, measure
 from vclf.runtime.bundle import load_bundle
-from vclf.runtime.engine import CPU, CUDA, TENSORRT, Engine, choose_providers, create_session, provider_problem
+from vclf.runtime.engine import Engine
+from vclf.runtime.graph_cache import create_session
+from vclf.runtime.providers import CPU, CUDA, TENSORRT, choose_providers, provider_problem
 
 ROUNDS = 10
 GPU_DEVICES = [device for device, provider in (("cuda", CUDA), ("tensorrt", TENSORRT)) if provider_problem(provider) is None]

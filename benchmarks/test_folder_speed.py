@@ -30,7 +30,7 @@ import pytest
 from checks import each_clip_matches
 from keras_example import first_frames_answer, keras_answer
 from measure import FASTEST, KERAS, MEDIAN, Command, Row, measure, printed_results
-from vclf.runtime.engine import CPU
+from vclf.runtime.providers import CPU
 from vclf.runtime.sampling import ClipSampling
 from vclf.runtime.video import read_clip
 from vclf.train.run import load_run

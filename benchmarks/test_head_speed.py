@@ -14,7 +14,8 @@ import pytest
 
 from checks import same_probabilities
 from measure import FASTEST, KERAS, Row, measure
-from vclf.runtime.engine import CPU, create_session
+from vclf.runtime.graph_cache import create_session
+from vclf.runtime.providers import CPU
 
 ROUNDS = 100
 BUNDLE_HEAD = "ONNX Runtime, native GRU (bundle)"

@@ -17,7 +17,8 @@ import pytest
 from checks import CLIP_TOLERANCE, same_probabilities
 from measure import FASTEST, Row, measure
 from vclf.runtime.bundle import load_bundle
-from vclf.runtime.engine import CPU, Engine
+from vclf.runtime.engine import Engine
+from vclf.runtime.providers import CPU
 from vclf.runtime.live import StreamingClassifier
 
 ROUNDS = 40

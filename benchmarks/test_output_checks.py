@@ -6,7 +6,8 @@ import pytest
 from checks import WrongOutput, same_features
 from measure import FASTEST, Row, measure
 from vclf.runtime.bundle import load_bundle
-from vclf.runtime.engine import CPU, Engine
+from vclf.runtime.engine import Engine
+from vclf.runtime.providers import CPU
 
 
 def off_by(features: np.ndarray, precision: str) -> np.ndarray:

@@ -23,7 +23,8 @@ import pytest
 
 from measure import Command, Row, measure, printed_results
 from vclf.runtime.bundle import load_bundle
-from vclf.runtime.engine import CPU, Engine
+from vclf.runtime.engine import Engine
+from vclf.runtime.providers import CPU
 from vclf.runtime.video import read_clip
 from vclf.train.synth import CLASSES, FPS, random_spec, render_clip, write_video
 

@@ -17,7 +17,7 @@ import pytest
 
 from checks import each_clip_matches
 from measure import FASTEST, Command, Finished, Row, measure, printed_results
-from vclf.runtime.engine import CPU
+from vclf.runtime.providers import CPU
 
 ROUNDS = 5
 HELP_COMMANDS = [

@@ -15,7 +15,7 @@ from vclf.runtime.bundle import (
     load_bundle,
     write_bundle_json,
 )
-from vclf.runtime.engine import create_session
+from vclf.runtime.graph_cache import create_session
 from vclf.runtime.errors import BadInputError
 from vclf.runtime.files import publish_folder
 from vclf.runtime.sampling import live_stride

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from vclf.runtime.manifest import PRECISIONS
-from vclf.runtime.cli_errors import reports_errors
+from vclf.runtime.cli.errors import reports_errors
 from vclf.runtime.errors import needs_extra
 
 from .guard import GUARD_CLIPS, MIN_AGREEMENT, MIN_COSINE

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from vclf.runtime.cli_errors import reports_errors
+from vclf.runtime.cli.errors import reports_errors
 from vclf.runtime.errors import needs_extra
 from vclf.train.backbones import BACKBONES
 from vclf.train.cli import main as training

@@ -22,15 +22,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 
 from .decoders import Decode, decode_or_error
-from .engine import DeviceUnavailableError
+from .providers import DeviceUnavailableError
 from .errors import BadInputError, MissingPackageError, SourceUnavailableError, VclfError, first_line
 from .sampling import ClipSampling
 from .video import read_clip
 
-ENGINES = ("local", "ray")
 PER_WORKER = 4  # calls decoded or queued ahead per worker: a few MB a clip, and no worker waits for work
 RESTARTS = 3  # times a lost worker is restarted and its calls run again
 DECODE_RETRIES = 1  # times a decoding task whose process died runs again (a file that crashes the decoder crashes it again)
@@ -43,43 +41,6 @@ class Cluster:
 
     address: str | None = None
     workers: int | None = None  # None: one per GPU, or one per node where the cluster has no GPU
-
-
-def engine_options(command: Callable) -> Callable:
-    """Add ``--engine local|ray``, ``--address`` and ``--workers`` to a command."""
-    options = [
-        click.option(
-            "--engine",
-            type=click.Choice(ENGINES),
-            default="local",
-            show_default=True,
-            help="local: this machine's processes; ray: decoding tasks and model actors on a Ray cluster.",
-        ),
-        click.option(
-            "--address",
-            default=None,
-            help="Ray: the cluster to join (host:port of its head, or auto) [default: $RAY_ADDRESS, "
-            "else a Ray runtime started on this machine's CPUs].",
-        ),
-        click.option(
-            "--workers",
-            type=click.IntRange(min=1),
-            default=None,
-            help="Ray: model actors [default: one per GPU of the cluster; without GPUs one per node].",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def cluster_of(engine: str, address: str | None, workers: int | None) -> Cluster | None:
-    """The Cluster the engine options ask for; None for the local engine (where ``--address`` and ``--workers`` are usage errors)."""
-    if engine == "ray":
-        return Cluster(address, workers)
-    if address or workers:
-        raise click.UsageError(f"--{'address' if address else 'workers'} applies to --engine ray")
-    return None
 
 
 def import_ray():

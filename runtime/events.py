@@ -59,6 +59,22 @@ class Event:
     def duration(self) -> float | None:
         return None if self.end is None else self.end - self.start
 
+    def to_dict(self, source: str) -> dict:
+        """The JSON line of this event on ``source``: wall-clock times (seconds since the epoch) and the source's frame indices."""
+        rounded = lambda value: None if value is None else round(value, 6)  # noqa: E731
+        return {
+            "event": self.kind,
+            "source": source,
+            "label": self.label,
+            "start": rounded(self.start),
+            "end": rounded(self.end),
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "duration": rounded(self.duration),
+            "peak": round(self.peak, 6),
+            "mean": round(self.mean, 6),
+        }
+
 
 @dataclass
 class _Run:
@@ -148,20 +164,3 @@ class EventTracker:
         self.counts["end"] += 1
         peak, mean = run.figures(before=end)
         return Event("end", self.labels[run.label], run.start, run.start_frame, end, end_frame, peak, mean)
-
-
-def event_record(name: str, event: Event) -> dict:
-    """The JSON line of one event: wall-clock times (seconds since the epoch) and the source's frame indices."""
-    rounded = lambda value: None if value is None else round(value, 6)  # noqa: E731
-    return {
-        "event": event.kind,
-        "source": name,
-        "label": event.label,
-        "start": rounded(event.start),
-        "end": rounded(event.end),
-        "start_frame": event.start_frame,
-        "end_frame": event.end_frame,
-        "duration": rounded(event.duration),
-        "peak": round(event.peak, 6),
-        "mean": round(event.mean, 6),
-    }

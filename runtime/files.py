@@ -36,6 +36,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def writable_folder(folder: Path) -> bool:
+    """Whether ``folder`` exists (made here if need be) and this process may write in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
 def fsync_path(path: Path) -> None:
     """Flush a file, or a folder's entries, to the disk."""
     fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if Path(path).is_dir() else 0))

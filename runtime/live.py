@@ -1,7 +1,7 @@
 """Live classification: one feature per new sampled frame, the head on a sliding window.
 
     source ──► LiveCapture (thread, drops oldest) ──► every stride-th frame
-           ──► prepare_frame ──► extractor (1 frame) ──► FeatureWindow (T) ──► head
+           ──► prepare_frame ──► extractor (1 frame) ──► FeatureRing (T) ──► head
            ──► Smoother ──► JSON line / overlay window
 
 Each frame's features are computed once, so a prediction costs one extractor
@@ -10,27 +10,24 @@ SIGINT, SIGTERM and SIGHUP stop the loop between frames; the capture is released
 a summary goes to stderr however the run ends.
 """
 
-import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .capture import LiveCapture
+from .capture import CapturedFrame, LiveCapture
 from .classify import Prediction, prediction_records, rank
-from .cli_errors import stop_signals
 from .display import Window
 from .engine import Engine
 from .gif import save_gif
 from .overlay import OverlayStats, draw_caption, draw_overlay
 from .preprocess import prepare_frame
+from .signals import stop_requests
 from .sources import Source
-from .window import FeatureWindow, Smoother
+from .window import FeatureRing, Smoother
 
 POLL_S = 0.2  # how often the loop looks for a stop request while no frame comes
 FPS_PREDICTIONS = 10  # the overlay's fps is over this many recent predictions
@@ -78,13 +75,21 @@ class StreamingClassifier:
     def __init__(self, engine: Engine, smooth: int = 1):
         bundle = engine.bundle
         self.engine = engine
-        self.window = FeatureWindow(bundle.sequence_length, bundle.feature_size)
+        self.ring = FeatureRing(bundle.sequence_length, bundle.feature_size)
         self.smoother = Smoother(smooth)
 
     def step(self, frame_rgb: np.ndarray) -> np.ndarray:
         """Class probabilities ``[C]`` after adding one RGB ``[S, S, 3]`` frame."""
-        self.window.push(self.engine.extract(frame_rgb[None])[0])
-        features, mask = self.window.head_inputs()
+        self.encode(frame_rgb)
+        return self.decode()
+
+    def encode(self, frame_rgb: np.ndarray) -> None:
+        """One RGB ``[S, S, 3]`` frame's features into the window."""
+        self.ring.push(self.engine.extract(frame_rgb[None])[0])
+
+    def decode(self) -> np.ndarray:
+        """Smoothed class probabilities ``[C]`` of the window as it is."""
+        features, mask = self.ring.head_inputs()
         return self.smoother.add(self.engine.classify(features, mask)[0])
 
     def warm_up(self) -> None:
@@ -96,20 +101,89 @@ class StreamingClassifier:
 
     def reset(self) -> None:
         """Forget the window: what came before a reconnect is not what the source shows now."""
-        self.window.clear()
+        self.ring.clear()
         self.smoother.clear()
 
 
-@contextmanager
-def stop_requests() -> Iterator[threading.Event]:
-    """An event set by SIGINT, SIGTERM or SIGHUP (``stop_signals``) while inside; the previous handlers come back after."""
-    requested = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: requested.set()) for sig in (signal.SIGINT, *stop_signals())}
-    try:
-        yield requested
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+class LiveRun:
+    """One live source classified a frame at a time, in the four steps every frame takes:
+
+    ``read`` (data: the newest due frame from the capture thread) → ``encode``
+    (preprocess, extractor, the feature ring; forgotten on a reconnect) →
+    ``decode`` (the head on the ring, smoothing, ranking) → ``render`` (the
+    prediction to ``emit``, the window, the GIF's frames).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        engine: Engine,
+        stride: int,
+        emit: Callable[[LivePrediction], None],
+        report: Callable[[str], None],
+        smooth: int = 1,
+        top_k: int | None = None,
+        reconnect: int = 5,
+        keep_frames: bool = False,
+    ):
+        self.source, self.engine, self.emit, self.top_k = source, engine, emit, top_k
+        self.classifier = StreamingClassifier(engine, smooth)
+        self.capture = LiveCapture(source, stride, reconnect, report)
+        self.summary = LiveSummary()
+        self.shown: deque[np.ndarray] | None = deque(maxlen=engine.bundle.sequence_length) if keep_frames else None
+        self.recent: deque[float] = deque(maxlen=FPS_PREDICTIONS)
+        self.connection = 0
+        self.last: LivePrediction | None = None
+
+    def read(self) -> CapturedFrame | None:
+        """The next sampled frame, or None when none came within ``POLL_S`` (``finished`` says whether more can come)."""
+        return self.capture.frames.get(POLL_S)
+
+    @property
+    def finished(self) -> bool:
+        return self.capture.frames.finished
+
+    def encode(self, frame: CapturedFrame) -> np.ndarray:
+        """The frame prepared and its features pushed into the ring; a new connection starts the ring afresh."""
+        if frame.connection != self.connection:
+            self.classifier.reset()
+            if self.shown is not None:
+                self.shown.clear()
+            self.connection = frame.connection
+        prepared = prepare_frame(frame.image, self.engine.bundle.image_size)
+        self.classifier.encode(prepared)
+        if self.shown is not None:
+            self.shown.append(prepared)
+        return prepared
+
+    def decode(self, frame: CapturedFrame) -> LivePrediction:
+        """The head's smoothed, ranked prediction on the ring, timed from the frame's capture."""
+        probabilities = self.classifier.decode()
+        done = time.monotonic()
+        self.last = LivePrediction(
+            self.source.text,
+            rank(probabilities, self.engine.bundle.labels, self.top_k),
+            self.engine.provider,
+            frame.index,
+            frame.timestamp,
+            (done - frame.captured) * 1e3,
+            self.capture.frames.dropped,
+        )
+        self.summary.latencies_ms.append(self.last.latency_ms)
+        self.recent.append(done)
+        return self.last
+
+    def render(self, frame: CapturedFrame, prediction: LivePrediction, window: Window | None) -> bool:
+        """The prediction emitted and drawn over its frame; False when the window was closed (q, Esc)."""
+        self.emit(prediction)
+        return window is None or window.show(draw_overlay(frame.image, prediction.predictions, overlay_stats(self.recent, prediction)))
+
+    def save_gif(self, gif_path: str | Path) -> None:
+        """The frames behind the last prediction, captioned with its top label."""
+        if self.last is None or self.shown is None:
+            return
+        top = self.last.predictions[0]
+        save_gif(np.stack([draw_caption(f, f"{top.label} {top.prob * 100:.0f}%") for f in self.shown]), gif_path)
 
 
 def run_live(
@@ -133,60 +207,33 @@ def run_live(
     buffered frames are classified; an error inside the capture thread is
     raised here the same way.
     """
-    bundle = engine.bundle
-    classifier = StreamingClassifier(engine, smooth)
-    classifier.warm_up()
-    capture = LiveCapture(source, stride, reconnect, report)
+    run = LiveRun(source, engine, stride, emit, report, smooth, top_k, reconnect, keep_frames=bool(gif_path))
+    run.classifier.warm_up()
     window = None
-    summary = LiveSummary()
-    shown: deque[np.ndarray] = deque(maxlen=bundle.sequence_length)  # frames behind the last prediction
-    recent: deque[float] = deque(maxlen=FPS_PREDICTIONS)
-    connection, last = 0, None
-    capture.start()
+    run.capture.start()
     try:
         window = Window(window_title) if window_title else None
         with stop_requests() as stop:
             while not stop.is_set():
-                frame = capture.frames.get(POLL_S)
+                frame = run.read()
                 if frame is None:
-                    if capture.frames.finished:
+                    if run.finished:
                         break
                     continue
-                if frame.connection != connection:
-                    classifier.reset()
-                    shown.clear()
-                    connection = frame.connection
-                prepared = prepare_frame(frame.image, bundle.image_size)
-                probabilities = classifier.step(prepared)
-                done = time.monotonic()
-                last = LivePrediction(
-                    source.text,
-                    rank(probabilities, bundle.labels, top_k),
-                    engine.provider,
-                    frame.index,
-                    frame.timestamp,
-                    (done - frame.captured) * 1e3,
-                    capture.frames.dropped,
-                )
-                summary.latencies_ms.append(last.latency_ms)
-                recent.append(done)
-                if gif_path:
-                    shown.append(prepared)
-                emit(last)
-                if window and not window.show(draw_overlay(frame.image, last.predictions, overlay_stats(recent, last))):
+                run.encode(frame)
+                if not run.render(frame, run.decode(frame), window):
                     break
     finally:
-        capture.stop()
+        run.capture.stop()
         if window:
             window.close()
-        summary.frames_read, summary.dropped = capture.frames_read, capture.frames.dropped
-        report(str(summary))
-    if gif_path and last is not None:
-        top = last.predictions[0]
-        save_gif(np.stack([draw_caption(f, f"{top.label} {top.prob * 100:.0f}%") for f in shown]), gif_path)
-    if capture.error is not None:
-        raise capture.error
-    return summary
+        run.summary.frames_read, run.summary.dropped = run.capture.frames_read, run.capture.frames.dropped
+        report(str(run.summary))
+    if gif_path:
+        run.save_gif(gif_path)
+    if run.capture.error is not None:
+        raise run.capture.error
+    return run.summary
 
 
 def overlay_stats(recent: deque[float], last: LivePrediction) -> OverlayStats:

@@ -1,8 +1,8 @@
 """Several live sources in one loop, their due frames batched into one extractor call per step.
 
-    source 1 ──► LiveCapture ──┐                      ┌──► FeatureWindow 1 ──┐
-    source 2 ──► LiveCapture ──┼─► gather (one frame  ├──► FeatureWindow 2 ──┼─► head (one call
-    source N ──► LiveCapture ──┘   per ready source)  └──► FeatureWindow N ──┘   on B windows)
+    source 1 ──► LiveCapture ──┐                      ┌──► FeatureRing 1 ──┐
+    source 2 ──► LiveCapture ──┼─► gather (one frame  ├──► FeatureRing 2 ──┼─► head (one call
+    source N ──► LiveCapture ──┘   per ready source)  └──► FeatureRing N ──┘   on B windows)
              ──► prepare_frame ×B ──► extractor (one call on B frames)
              ──► Smoother, EventTracker per source ──► JSON lines / tiled window
 
@@ -38,11 +38,12 @@ from .display import Window
 from .engine import Engine
 from .errors import SourceUnavailableError, VclfError
 from .events import Event, EventSettings, EventTracker
-from .live import FPS_PREDICTIONS, LivePrediction, LiveSummary, overlay_stats, stop_requests
+from .live import FPS_PREDICTIONS, LivePrediction, LiveSummary, overlay_stats
+from .signals import stop_requests
 from .overlay import draw_caption, draw_overlay
 from .preprocess import prepare_frame
 from .sources import Source
-from .window import FeatureWindow, Smoother
+from .window import FeatureRing, Smoother
 
 # The wait before looking again when no source has a frame. A step never waits for more frames: on the
 # CPU a frame's extractor cost hardly falls with the batch, and waiting 5 ms for other sources' frames
@@ -61,11 +62,11 @@ class Watcher(Protocol):
 
 @dataclass
 class SourceState:
-    """One source's own parts: capture, window, smoother, events, counts."""
+    """One source's own parts: capture, feature ring, smoother, events, counts."""
 
     name: str
     capture: LiveCapture
-    window: FeatureWindow
+    ring: FeatureRing
     smoother: Smoother
     events: EventTracker | None
     summary: LiveSummary = field(default_factory=LiveSummary)
@@ -117,7 +118,7 @@ def open_sources(
             raise
         tracker = EventTracker(bundle.labels, events) if events else None
         states.append(
-            SourceState(name, capture, FeatureWindow(bundle.sequence_length, bundle.feature_size), Smoother(smooth), tracker)
+            SourceState(name, capture, FeatureRing(bundle.sequence_length, bundle.feature_size), Smoother(smooth), tracker)
         )
     return states, lost
 
@@ -250,7 +251,7 @@ def gather(
 
 def forget(state: SourceState, emit_event: Callable[[str, Event], None]) -> None:
     """After a reconnect: what came before is not what the source shows now; an action under way ends."""
-    state.window.clear()
+    state.ring.clear()
     state.smoother.clear()
     if state.events:
         for event in state.events.finish():
@@ -262,8 +263,8 @@ def step(engine: Engine, due: list[tuple[SourceState, CapturedFrame]]) -> list[t
     size = engine.bundle.image_size
     frames = np.stack([prepare_frame(frame.image, size) for _, frame in due])
     for (state, _), features in zip(due, engine.extract(frames)):
-        state.window.push(features)
-    inputs = [state.window.head_inputs() for state, _ in due]
+        state.ring.push(features)
+    inputs = [state.ring.head_inputs() for state, _ in due]
     probabilities = engine.classify(np.concatenate([f for f, _ in inputs]), np.concatenate([m for _, m in inputs]))
     return [(state, frame, state.smoother.add(p)) for (state, frame), p in zip(due, probabilities)]
 

@@ -19,7 +19,7 @@ from .engine import EXTRACT_BATCH
 from .errors import VclfError
 from .video import Clip, read_clip
 
-WINDOW = 16  # clips decoded ahead of the first one not yet reported (~3 MB each at 224 px)
+DECODE_AHEAD = 16  # clips decoded ahead of the first one not yet reported (~3 MB each at 224 px)
 
 
 def default_decoders() -> int:
@@ -77,7 +77,7 @@ class FolderPipeline:
     ):
         self.files = list(files)
         self.top_k = top_k
-        self.pool = DecoderPool(self.files, bundle.sampling, workers or default_decoders(), WINDOW, decode, decode_timeout)
+        self.pool = DecoderPool(self.files, bundle.sampling, workers or default_decoders(), DECODE_AHEAD, decode, decode_timeout)
         try:
             self.classifier = Classifier(bundle, device, verbose)
         except BaseException:

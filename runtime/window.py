@@ -1,4 +1,4 @@
-"""The live feature window: the last T frames' features, each computed once.
+"""The live feature ring: the last T frames' features, each computed once.
 
 A ring buffer of ``[T, F]`` features. The head reads it oldest first,
 back-padded and masked while it is still filling, exactly as a clip shorter
@@ -12,7 +12,7 @@ import numpy as np
 from .sampling import frame_mask, pad_sequence
 
 
-class FeatureWindow:
+class FeatureRing:
     """The newest ``length`` feature vectors of size ``feature_size``."""
 
     def __init__(self, length: int, feature_size: int):

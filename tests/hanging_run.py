@@ -8,7 +8,7 @@ import sys
 
 from helpers import decode_or_hang
 from vclf.runtime import pipeline
-from vclf.runtime.cli import main
+from vclf.runtime.cli.main import main
 from vclf.runtime.video import read_clip
 
 if __name__ == "__main__":  # the workers import this module too

@@ -15,7 +15,8 @@ from vclf.export.convert import convert_extractor
 from vclf.export.guard import RAW_MIN_COSINE, feature_cosines
 from vclf.export.parity import EXTRACTOR_TOLERANCE, extractor_parity
 from vclf.export.precision import quantize_int8
-from vclf.runtime.engine import CPU, create_session
+from vclf.runtime.graph_cache import create_session
+from vclf.runtime.providers import CPU
 from vclf.runtime.sampling import ClipSampling
 from vclf.runtime.video import read_clip
 from vclf.train.backbones import BACKBONES

@@ -75,7 +75,7 @@ def test_missing_column_and_empty_table_are_reported(tiny_dataset, tmp_path):
 
 
 def test_the_report_is_a_line_per_problem_and_a_name_with_a_line_break_cannot_forge_one(capsys):
-    from vclf.runtime.cli_errors import echo_error
+    from vclf.runtime.cli.errors import echo_error
     from vclf.train.dataset import Problem
 
     problems = [Problem(Path("data/train.csv"), "evil\nforged.avi: no such file", 2), Problem(Path("data/test.csv"), "empty tag", 3)]

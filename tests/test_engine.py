@@ -15,9 +15,10 @@ import pytest
 
 from helpers import run_command
 from vclf.export.precision import convert_fp16
-from vclf.runtime import engine
+from vclf.runtime import providers as probing
 from vclf.runtime.bundle import EXTRACTOR_FILE, load_bundle, write_bundle_json
-from vclf.runtime.engine import CPU, CUDA, TENSORRT, DeviceUnavailableError, Engine, choose_providers
+from vclf.runtime.engine import Engine
+from vclf.runtime.providers import CPU, CUDA, TENSORRT, DeviceUnavailableError, choose_providers
 from vclf.runtime.sampling import ClipSampling, frame_mask, pad_sequence
 from vclf.runtime.video import read_clip
 
@@ -32,9 +33,9 @@ def machine(monkeypatch, providers=ALL, gpus=1, missing=()):
             if library in name:
                 raise OSError(f"{library}: cannot open shared object file: No such file or directory")
 
-    monkeypatch.setattr(engine.ort, "get_available_providers", lambda: providers)
-    monkeypatch.setattr(engine, "cuda_devices", lambda: gpus)
-    monkeypatch.setattr(engine, "load_library", load_library)
+    monkeypatch.setattr(ort, "get_available_providers", lambda: providers)
+    monkeypatch.setattr(probing, "cuda_devices", lambda: gpus)
+    monkeypatch.setattr(probing, "load_library", load_library)
 
 
 def test_auto_takes_tensorrt_first_when_everything_loads(monkeypatch):
@@ -93,7 +94,7 @@ def test_cpu_is_always_available():
 
 def test_tensorrt_keeps_its_engines_in_the_cache_in_the_bundle_precision(bundle, tmp_path, monkeypatch):
     monkeypatch.setenv("VCLF_CACHE", str(tmp_path))
-    name, options = engine.provider_options(TENSORRT, load_bundle(bundle))
+    name, options = probing.provider_options(TENSORRT, load_bundle(bundle))
     assert name == TENSORRT and options["trt_engine_cache_enable"]
     assert options["trt_engine_cache_path"].startswith(str(tmp_path)) and not options["trt_fp16_enable"]
 
@@ -150,12 +151,12 @@ def test_gpu_probe_preloads_pip_cuda_libraries_once_where_a_gpu_is_and_prints_no
         calls.append(1)
         print("Failed to load libcublas.so.13")  # what onnxruntime prints for a library it does not find
 
-    monkeypatch.setattr(engine.ort, "preload_dlls", preload_dlls, raising=False)
-    engine.preload_cuda_libraries.cache_clear()
+    monkeypatch.setattr(ort, "preload_dlls", preload_dlls, raising=False)
+    probing.preload_cuda_libraries.cache_clear()
     try:
         choose_providers("auto")
         choose_providers("auto")
     finally:
-        engine.preload_cuda_libraries.cache_clear()
+        probing.preload_cuda_libraries.cache_clear()
     assert len(calls) == preloads
     assert capsys.readouterr().out == ""

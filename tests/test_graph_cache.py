@@ -15,7 +15,8 @@ import pytest
 from helpers import BIN, BackgroundCommand, run_command
 from vclf.runtime.bundle import BUNDLE_FILE, EXTRACTOR_FILE, HEAD_FILE, load_bundle
 from vclf.runtime.files import file_sha256
-from vclf.runtime.engine import CACHE_DATA, CACHE_GRAPH, CACHE_HASHES, Engine, optimized_graph_path
+from vclf.runtime.engine import Engine
+from vclf.runtime.graph_cache import CACHE_DATA, CACHE_GRAPH, CACHE_HASHES, optimized_graph_path
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ def test_the_graph_holds_the_arrows_the_source_shows():
     assert "vclf.train.run" in graph["vclf.train.fit"]  # from . import run as rd
     assert "vclf.train.cache" in graph["vclf.train.features"]  # under TYPE_CHECKING
     assert "vclf.train.evaluate" in graph["vclf.export.cli"]  # inside the command's body
-    assert "vclf.runtime.errors" in graph["vclf.runtime.cli_errors"]  # from .errors import ...
+    assert "vclf.runtime.sampling" in graph["vclf.runtime.bundle"]  # from .sampling import ...
 
 
 @pytest.mark.parametrize(

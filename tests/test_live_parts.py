@@ -9,7 +9,7 @@ from vclf.runtime.classify import Prediction
 from vclf.runtime.display import display_usable
 from vclf.runtime.overlay import OverlayStats, draw_caption, draw_overlay
 from vclf.runtime.sampling import live_stride
-from vclf.runtime.window import FeatureWindow, Smoother
+from vclf.runtime.window import FeatureRing, Smoother
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ def test_live_stride_is_the_training_frame_spacing(sampler, median, expected):
 
 
 def test_window_presents_a_filling_buffer_back_padded_and_masked():
-    window = FeatureWindow(4, 2)
+    window = FeatureRing(4, 2)
     for value in (1, 2):
         window.push(np.full(2, value, np.float32))
     features, mask = window.head_inputs()
@@ -31,7 +31,7 @@ def test_window_presents_a_filling_buffer_back_padded_and_masked():
 
 
 def test_window_keeps_the_newest_features_oldest_first():
-    window = FeatureWindow(4, 2)
+    window = FeatureRing(4, 2)
     for value in range(1, 8):
         window.push(np.full(2, value, np.float32))
     features, mask = window.head_inputs()
@@ -40,7 +40,7 @@ def test_window_keeps_the_newest_features_oldest_first():
 
 
 def test_cleared_window_starts_filling_again():
-    window = FeatureWindow(3, 1)
+    window = FeatureRing(3, 1)
     for value in range(5):
         window.push(np.array([value], np.float32))
     window.clear()

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vclf.runtime.bundle import BUNDLE_FILE, EXTRACTOR_FILE, HEAD_FILE
-from vclf.runtime.cli import main
+from vclf.runtime.cli.main import main
 from vclf.runtime.manifest import FIELDS, MAX_LABELS, REQUIRED
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import click
 
-from vclf.runtime.cli_errors import reports_errors
-from vclf.runtime.cluster import check_cluster, cluster_of, engine_options
-from vclf.runtime.engine import DEVICES
+from vclf.runtime.cli.errors import reports_errors
+from vclf.runtime.cli.options import cluster_of, engine_options
+from vclf.runtime.cluster import check_cluster
+from vclf.runtime.providers import DEVICES
 from vclf.runtime.errors import needs_extra
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 

@@ -1,4 +1,4 @@
-"""``--serve`` and ``--record`` of ``vclf-run``: the options, and what they start beside the live loop."""
+"""What ``--serve`` and ``--record`` start beside the live loop, and the watcher that hands them its sources, steps and predictions."""
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -8,44 +8,14 @@ from typing import TYPE_CHECKING
 import click
 
 from .capture import CapturedFrame
-from .events import Event, EventSettings, event_record
-from .live import LivePrediction, stop_requests
+from .events import Event, EventSettings
+from .live import LivePrediction
+from .signals import stop_requests
 from .multi_live import SourceState
-from .record import PREROLL_CAP_MB, QUEUE_MB
 
 if TYPE_CHECKING:  # imported for --serve and --record only
     from .record import Recorder
     from .watch import Watch
-
-SERVE_OPTIONS = ("serve", "record", "pre", "post")
-
-
-def serve_options(command: Callable) -> Callable:
-    """Add ``--serve``, ``--record``, ``--pre`` and ``--post``."""
-    seconds = click.FloatRange(min=0.0)
-    options = [
-        click.option(
-            "--serve",
-            metavar="[HOST:]PORT",
-            default=None,
-            help="Live: serve a page of every source's overlay and events, MJPEG streams, /events (SSE), "
-            "/predictions.json, /healthz and Prometheus /metrics on HOST (127.0.0.1 unless given); "
-            "after the sources end it serves on until Ctrl-C. Needs the [serve] extra.",
-        ),
-        click.option(
-            "--record",
-            metavar="DIR",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help=f"Live: keep each event's clip (AVI, the source's rate and size) and a JSON sidecar in DIR/SOURCE/; "
-            f"the pre-roll ring holds at most {PREROLL_CAP_MB} MB of frames per source, the writer's queue {QUEUE_MB} MB.",
-        ),
-        click.option("--pre", type=seconds, default=2.0, show_default=True, help="--record: seconds kept before an event starts."),
-        click.option("--post", type=seconds, default=2.0, show_default=True, help="--record: seconds kept after it ends."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
 
 
 class LookingOn:
@@ -110,7 +80,7 @@ def looking_on(
     def on_event(name: str, event: Event) -> None:
         emit_event(name, event)
         if watch or recorder:
-            line = event_record(name, event)
+            line = event.to_dict(name)
             if watch:
                 watch.event(line)
             if recorder:
