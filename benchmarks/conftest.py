@@ -134,13 +134,13 @@ def clip(run_dir, keras_models) -> Clip:
     from vclf.runtime.sampling import frame_mask
     from vclf.runtime.video import count_frames, read_clip
     from vclf.train.dataset import read_split
-    from vclf.train.run import load_run
+    from vclf.train.run import config_sampling, load_run
 
     config = load_run(run_dir).config
     length = config["sequence_length"]
     paths = read_split(Path(config["data_dir"]), "test").paths
     path = next(p for p in paths if count_frames(p) >= length)
-    frames = read_clip(path, config["sampler"], length, config["image_size"]).frames
+    frames = read_clip(path, config_sampling(config)).frames
     features, probabilities = keras_answer(keras_models.extractor, keras_models.head, frames)
     return Clip(Path(path), frames, features, frame_mask(length, length)[None], probabilities)
 

@@ -52,7 +52,7 @@ CAMERA_FRAME = (480, 640, 3)  # what a stream hands the loop before prepare_fram
 DRY_BATCHES = (1, 4)
 ROUNDS, DRY_ROUNDS = 30, 2
 FOLDER_CLIPS, DRY_FOLDER_CLIPS = 32, 4
-PRECISIONS = ("fp32", "fp16")
+GPU_PRECISIONS = ("fp32", "fp16")  # the precisions the GPU rows run
 PREPARE_CLIPS = ("--videos-per-class", "8", "--test-per-class", "8")
 
 
@@ -258,7 +258,7 @@ def run_suite(build: Path, device: str, dry_run: bool, say: Callable[[str], None
     rows: list[Row] = []
     devices = [device] + (["tensorrt"] if device == "cuda" and tensorrt_loads() else [])
     machine["guard"] = {}
-    for precision in PRECISIONS:
+    for precision in GPU_PRECISIONS:
         folder = build / f"bundle-{precision}"
         if not folder.is_dir():
             say(f"bench-gpu: {folder} missing; {precision} rows left out")
@@ -375,7 +375,7 @@ def prepare(build: Path, image_size: int, guard_clips: int) -> None:
         vclf("vclf-train", "synth", data, "--seed", "0", *PREPARE_CLIPS)
     if not (run / "best.weights.h5").is_file():
         vclf("vclf-train", "fit", data, "--out", run, "--weights", "none", "--no-cache", "--epochs", "2", "--image-size", image_size)
-    for precision in PRECISIONS:
+    for precision in GPU_PRECISIONS:
         if not (build / f"bundle-{precision}" / "bundle.json").is_file():
             vclf("vclf-export", run, "--out", build / f"bundle-{precision}", "--precision", precision, "--guard-clips", guard_clips)
     clips = build / "clips"

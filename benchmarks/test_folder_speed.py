@@ -31,6 +31,7 @@ from checks import each_clip_matches
 from keras_example import first_frames_answer, keras_answer
 from measure import FASTEST, KERAS, MEDIAN, Command, Row, measure, printed_results
 from vclf.runtime.providers import CPU
+from vclf.runtime.sampling import ClipSampling
 from vclf.runtime.video import read_clip
 from vclf.train.run import load_run
 from vclf.runtime.video_writer import FPS, write_video
@@ -64,7 +65,7 @@ def folder(tmp_path_factory, quick) -> Path:
 def keras_on_sampled_frames(keras_models, bundle_folder: Path, path: Path) -> np.ndarray:
     """Keras on the frames vclf-run samples from ``path``: what its answer must match."""
     bundle = json.loads((bundle_folder / "bundle.json").read_text())
-    frames = read_clip(path, bundle["sampler"], bundle["sequence_length"], bundle["image_size"]).frames
+    frames = read_clip(path, ClipSampling(bundle["sampler"], bundle["sequence_length"], bundle["image_size"])).frames
     return keras_answer(keras_models.extractor, keras_models.head, frames)[1]
 
 

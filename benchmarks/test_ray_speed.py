@@ -83,8 +83,7 @@ def test_cost_per_clip_decode_extract_and_bytes_moved(benchmark, bundles, ray_fo
     bundle = load_bundle(bundles["fp32"])
     engine = Engine(bundle, "cpu")
     paths = sorted(ray_folder.glob("*.avi"))
-    settings = (bundle.sampler, bundle.sequence_length, bundle.image_size)
-    clips = [read_clip(path, *settings) for path in paths]
+    clips = [read_clip(path, bundle.sampling) for path in paths]
     engine.extract(clips[0].frames)  # warm
 
     def seconds(step, items) -> float:
@@ -95,7 +94,7 @@ def test_cost_per_clip_decode_extract_and_bytes_moved(benchmark, bundles, ray_fo
             times.append(time.perf_counter() - started)
         return float(np.median(times))
 
-    decode_s = seconds(lambda path: read_clip(path, *settings), paths)
+    decode_s = seconds(lambda path: read_clip(path, bundle.sampling), paths)
     extract_s = benchmark.pedantic(lambda: seconds(lambda clip: engine.extract(clip.frames), clips), rounds=1, iterations=1)
     frames_bytes = float(np.median([clip.frames.nbytes for clip in clips]))
     answer_bytes = 4 * len(bundle.labels) + 64  # probabilities and the clip's counts back to the driver

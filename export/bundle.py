@@ -41,8 +41,7 @@ def split_clips(run: rd.Run, split: str, indices: np.ndarray | slice) -> list[np
         paths = np.asarray(read_split(Path(config["data_dir"]), split).paths, dtype=object)[indices]
     except BadInputError as exc:
         raise BadInputError(f"export needs the run's own clips: {exc}") from None
-    args = (config["sampler"], config["sequence_length"], config["image_size"])
-    return [read_clip(path, *args).frames for path in paths]
+    return [read_clip(path, rd.config_sampling(config)).frames for path in paths]
 
 
 def spread(count: int, total: int) -> np.ndarray:

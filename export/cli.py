@@ -6,6 +6,7 @@ import click
 
 from vclf.runtime.manifest import PRECISIONS
 from vclf.runtime.cli.errors import reports_errors
+from vclf.runtime.errors import needs_extra
 
 from .guard import GUARD_CLIPS, MIN_AGREEMENT, MIN_COSINE
 from .precision import CALIBRATION_FRAMES
@@ -41,6 +42,7 @@ Examples:
 @click.option("--min-agreement", type=click.FloatRange(0, 1), default=MIN_AGREEMENT, show_default=True, help="Guard: least top-1 agreement with fp32.")
 @click.option("--opset", type=click.IntRange(13, 21), default=17, show_default=True, help="ONNX opset.")
 @reports_errors
+@needs_extra("export")
 def main(
     run_dir: Path,
     bundle_dir: Path,

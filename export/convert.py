@@ -3,10 +3,11 @@
 import logging
 from pathlib import Path
 
-import keras
 import onnx
-import tensorflow as tf
 import tf2onnx
+
+from vclf.train.keras_import import keras
+from vclf.train.keras_import import tensorflow as tf
 
 OPSET = 17
 

@@ -14,11 +14,11 @@ final state is its state at the last valid frame, as Keras' masking gives.
 
 from pathlib import Path
 
-import keras
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from vclf.train.keras_import import keras
 from vclf.train.model import Standardize
 
 from .convert import OPSET

@@ -15,12 +15,15 @@ calibration did not see, and test clips spoiled as cameras spoil frames
 """
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from vclf.runtime.errors import BadModelError
 from vclf.runtime.sampling import frame_mask, pad_sequence
+
+if TYPE_CHECKING:  # the sessions come from the caller; vclf-export --help reads the limits without ONNX Runtime
+    import onnxruntime as ort
 
 # On standardised features every low-spread feature's small error counts in full, so the cosine there is a floor
 # and agreement over many kinds of clips decides. Measured (int8 against fp32, head's input space): the test
@@ -75,9 +78,9 @@ def feature_cosines(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
 
 def guard_precision(
     precision: str,
-    candidate: ort.InferenceSession,
-    reference: ort.InferenceSession,
-    head: ort.InferenceSession,
+    candidate: "ort.InferenceSession",
+    reference: "ort.InferenceSession",
+    head: "ort.InferenceSession",
     clips: dict[str, list[np.ndarray]],
     sequence_length: int,
     statistics: tuple[np.ndarray, np.ndarray] | None,

@@ -9,11 +9,11 @@ masked positions hold garbage: a correct graph ignores them.
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 import onnxruntime as ort
 
 from vclf.runtime.errors import BadModelError
+from vclf.train.keras_import import keras
 
 EXTRACTOR_TOLERANCE = 1e-4  # relative to the largest feature
 HEAD_TOLERANCE = 1e-5  # absolute, on probabilities

@@ -25,10 +25,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
-from onnxruntime.transformers.float16 import convert_float_to_float16
 
 CALIBRATION_FRAMES = 128
 CALIBRATION_FRAMES_PER_CLIP = 4
@@ -36,8 +32,12 @@ CALIBRATION_BATCH = 8
 FLOAT_TAIL = ("GlobalAveragePool", "Squeeze")  # pooled features → output
 
 
-class FrameReader(CalibrationDataReader):
-    """Feeds calibration frames to the quantizer in small batches."""
+class FrameReader:
+    """Feeds calibration frames to the quantizer in small batches (a ``CalibrationDataReader``: it has ``get_next``).
+
+    ONNX and its quantizer are imported by the functions that use them, so
+    ``vclf-export --help`` reads these defaults without loading them.
+    """
 
     def __init__(self, frames: np.ndarray):
         self._batches = iter(np.array_split(frames, max(1, len(frames) // CALIBRATION_BATCH)))
@@ -50,6 +50,10 @@ class FrameReader(CalibrationDataReader):
 def quantize_int8(fp32_path: Path, out_path: Path, calibration_frames: np.ndarray, float_convolutions: int = 0) -> None:
     """Static QDQ int8 extractor from the fp32 graph, calibrated on uint8 frames ``[N, S, S, 3]``;
     the first ``float_convolutions`` convolutions of the graph stay float."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
     with tempfile.TemporaryDirectory(dir=out_path.parent) as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))
@@ -71,5 +75,8 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration_frames: np.ndarra
 
 def convert_fp16(fp32_path: Path, out_path: Path) -> None:
     """Half-precision extractor that still takes uint8 frames and gives float32 features."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
     model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
     onnx.save(model, str(out_path))

@@ -25,16 +25,17 @@ import numpy as np
 
 from vclf.runtime.bundle import BUNDLE_FILE, Bundle, load_bundle
 from vclf.runtime.engine import Engine
+from vclf.runtime.files import atomic_write
 from vclf.runtime.live import StreamingClassifier
 from vclf.train import run as rd
 from vclf.train.backbones import BACKBONES, SettingError, check_backbone_settings
 from vclf.train.evaluate import evaluate_bundle
-from vclf.train.fit import Extractor, fit
+from vclf.train.fit import ExtractorSettings, fit
 
 from .bundle import export_run
 from .guard import GuardError
 
-PRECISIONS = ("fp32", "int8")
+SWEPT_PRECISIONS = ("fp32", "int8")  # what the sweep exports each combination at (the CPU's two)
 TABLE = "sweep"  # sweep.csv, sweep.md, sweep.png
 REFUSED = ".refused"  # beside the bundle the guard refused: its reason, so a second sweep does not try again
 
@@ -58,14 +59,14 @@ class SweepRow:
         return f"{self.backbone} T{self.seq_len} {self.precision}"
 
 
-def combination_name(extractor: Extractor) -> str:
+def combination_name(extractor: ExtractorSettings) -> str:
     return f"{extractor.backbone}-T{extractor.sequence_length}"
 
 
 def sweep(
     data_dir: Path,
     out_dir: Path,
-    extractors: list[Extractor],
+    extractors: list[ExtractorSettings],
     weights: str,
     epochs: int | None,
     seed: int,
@@ -83,7 +84,7 @@ def sweep(
         if not (run_dir / rd.METRICS).is_file():
             report(f"Fitting {combination_name(extractor)}")
             fit(data_dir, run_dir, "default", weights, epochs, (run_dir / rd.CONFIG).is_file(), seed, cache_dir, extractor)
-        for precision in PRECISIONS:
+        for precision in SWEPT_PRECISIONS:
             name = f"{combination_name(extractor)}-{precision}"
             bundle_dir, refusal = out_dir / "bundles" / name, out_dir / "bundles" / f"{name}{REFUSED}"
             if not (bundle_dir / BUNDLE_FILE).is_file() and not refusal.is_file():
@@ -92,7 +93,7 @@ def sweep(
                     export_run(run_dir, bundle_dir, precision, report=report)
                 except GuardError as error:
                     reason = f"{combination_name(extractor)} {precision}: {error}"
-                    rd.atomic_write(refusal, lambda tmp: tmp.write_text(reason))
+                    atomic_write(refusal, lambda tmp: tmp.write_text(reason))
             if refusal.is_file():
                 refused.append(refusal.read_text())
                 report(refused[-1])
@@ -106,7 +107,7 @@ def sweep(
     return rows
 
 
-def check_reusable(run_dir: Path, data_dir: Path, extractor: Extractor, weights: str, seed: int) -> None:
+def check_reusable(run_dir: Path, data_dir: Path, extractor: ExtractorSettings, weights: str, seed: int) -> None:
     """A run already in the sweep's folder must be the one this sweep asks for."""
     if not (run_dir / rd.CONFIG).is_file():
         return
@@ -173,9 +174,9 @@ def write_table(rows: list[SweepRow], refused: list[str], out_dir: Path) -> None
     ``refused`` are the guard's refusals of int8 extractors: no bundle, so no row; the Markdown lists them.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    rd.atomic_write(out_dir / f"{TABLE}.csv", lambda tmp: tmp.write_text(table_csv(rows)))
-    rd.atomic_write(out_dir / f"{TABLE}.md", lambda tmp: tmp.write_text(table_markdown(rows, refused)))
-    rd.atomic_write(out_dir / f"{TABLE}.png", lambda tmp: save_scatter(rows, tmp))
+    atomic_write(out_dir / f"{TABLE}.csv", lambda tmp: tmp.write_text(table_csv(rows)))
+    atomic_write(out_dir / f"{TABLE}.md", lambda tmp: tmp.write_text(table_markdown(rows, refused)))
+    atomic_write(out_dir / f"{TABLE}.png", lambda tmp: save_scatter(rows, tmp))
 
 
 def table_csv(rows: list[SweepRow]) -> str:
@@ -209,7 +210,7 @@ def save_scatter(rows: list[SweepRow], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(9, 6))
-    for precision, marker in zip(PRECISIONS, ("o", "s")):
+    for precision, marker in zip(SWEPT_PRECISIONS, ("o", "s")):
         chosen = [r for r in rows if r.precision == precision]
         axis.scatter([r.extractor_ms_per_clip for r in chosen], [r.test_accuracy for r in chosen], marker=marker, label=precision)
     for r in rows:
@@ -224,9 +225,9 @@ def save_scatter(rows: list[SweepRow], path: Path) -> None:
     plt.close(figure)
 
 
-def extractors_of(backbones: list[str], sequence_lengths: list[int], image_size: int | None) -> list[Extractor]:
+def extractors_of(backbones: list[str], sequence_lengths: list[int], image_size: int | None) -> list[ExtractorSettings]:
     """Every combination of known backbones and lengths, each at ``image_size`` or its backbone's default."""
     return [
-        Extractor(backbone, image_size or BACKBONES[backbone].default_image_size, length)
+        ExtractorSettings(backbone, image_size or BACKBONES[backbone].default_image_size, length)
         for backbone, length in product(backbones, sequence_lengths)
     ]

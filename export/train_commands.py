@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from vclf.runtime.cli.errors import reports_errors
+from vclf.runtime.errors import needs_extra
 from vclf.train.backbones import BACKBONES
 from vclf.train.cli import main as training
 
@@ -60,6 +61,7 @@ Example:
 @click.option("--seed", default=0, show_default=True, help="Seed of every fit: one validation split for all.")
 @click.option("--repeats", type=click.IntRange(min=1), default=30, show_default=True, help="Timed rounds over all bundles.")
 @reports_errors
+@needs_extra("export")
 def sweep(
     data_dir: Path,
     backbones: list[str],

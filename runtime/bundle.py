@@ -18,6 +18,7 @@ from pathlib import Path
 from .errors import BadModelError
 from .files import file_sha256
 from .manifest import GRAPH_FILES, read_manifest
+from .sampling import ClipSampling
 
 FORMAT_VERSION = 2
 BUNDLE_FILE = "bundle.json"
@@ -39,6 +40,11 @@ class Bundle:
     sha256: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     path: Path | None = field(default=None, compare=False)
+
+    @property
+    def sampling(self) -> ClipSampling:
+        """How the bundle's model reads a clip."""
+        return ClipSampling(self.sampler, self.sequence_length, self.image_size)
 
     @property
     def extractor_path(self) -> Path:

@@ -17,6 +17,11 @@ class Prediction:
     prob: float
 
 
+def prediction_records(predictions: list[Prediction]) -> list[dict]:
+    """Predictions as every JSON output and report writes them: ``{"label": ..., "prob": ...}`` each, in their order."""
+    return [{"label": p.label, "prob": p.prob} for p in predictions]
+
+
 @dataclass(frozen=True)
 class ClipResult:
     source: str
@@ -24,10 +29,15 @@ class ClipResult:
     clip: Clip
     provider: str
 
+    @classmethod
+    def ranked(cls, path: str | Path, probabilities: np.ndarray, labels: list[str], clip: Clip, provider: str, top_k: int | None = None) -> "ClipResult":
+        """The result of a clip whose class probabilities are ``probabilities``: its labels ranked, the top ``top_k`` kept."""
+        return cls(str(path), rank(probabilities, labels, top_k), clip, provider)
+
     def to_dict(self) -> dict:
         return {
             "source": self.source,
-            "predictions": [{"label": p.label, "prob": p.prob} for p in self.predictions],
+            "predictions": prediction_records(self.predictions),
             "frames_used": int(len(self.clip.frames)),
             "frame_count": int(self.clip.frame_count),
             "provider": self.provider,
@@ -66,5 +76,5 @@ class Classifier:
 
     def classify_file(self, path: str | Path, top_k: int | None = None) -> ClipResult:
         bundle = self.bundle
-        clip = read_clip(path, bundle.sampler, bundle.sequence_length, bundle.image_size)
-        return ClipResult(str(path), rank(self.probabilities(clip), bundle.labels, top_k), clip, self.engine.provider)
+        clip = read_clip(path, bundle.sampling)
+        return ClipResult.ranked(path, self.probabilities(clip), bundle.labels, clip, self.engine.provider, top_k)

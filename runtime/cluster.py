@@ -26,6 +26,7 @@ from pathlib import Path
 from .decoders import Decode, decode_or_error
 from .providers import DeviceUnavailableError
 from .errors import BadInputError, MissingPackageError, SourceUnavailableError, VclfError, first_line
+from .sampling import ClipSampling
 from .video import read_clip
 
 PER_WORKER = 4  # calls decoded or queued ahead per worker: a few MB a clip, and no worker waits for work
@@ -138,7 +139,7 @@ def cluster_gpus() -> int:
     return int(import_ray().cluster_resources().get("GPU", 0))
 
 
-def default_workers() -> int:
+def default_actors() -> int:
     """One actor per GPU; without GPUs one per node (each model session uses its node's cores)."""
     ray = import_ray()
     return cluster_gpus() or max(1, sum(1 for node in ray.nodes() if node["Alive"]))
@@ -187,7 +188,7 @@ class WorkerHost:
 class ClusterMap:
     """``make(*args)`` on Ray actors, answering for every clip of ``paths`` once Ray tasks have decoded it.
 
-    ``settings`` are ``read_clip``'s (sampler, sequence length, image size).
+    ``settings`` is ``read_clip``'s ClipSampling.
     Consecutive clips go to a worker ``per_call`` at a time, to the worker
     with the fewest waiting. At most ``PER_WORKER`` calls per worker are
     decoded or queued ahead of the first one not yet taken, so memory stays
@@ -206,7 +207,7 @@ class ClusterMap:
     def __init__(
         self,
         paths: Sequence[Path],
-        settings: tuple[str, int, int],
+        settings: ClipSampling,
         make: Callable,
         args: tuple,
         workers: int | None = None,
@@ -216,7 +217,7 @@ class ClusterMap:
         ray = import_ray()
         self.paths, self.settings, self.per_call, self._decode = list(paths), settings, per_call, decode
         self._decoding = ray.remote(decode_or_error)
-        gpus, workers = cluster_gpus(), workers or default_workers()
+        gpus, workers = cluster_gpus(), workers or default_actors()
         if workers > gpus > 0:
             raise DeviceUnavailableError(f"--workers {workers}: each worker takes a GPU and the cluster has {gpus}")
         # No CPU kept (given options, Ray would keep one per actor, and decoding tasks would wait for it forever).

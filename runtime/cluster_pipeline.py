@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import Bundle
-from .classify import Classifier, ClipResult, rank
+from .classify import Classifier, ClipResult
 from .cluster import ClusterMap
 from .engine import EXTRACT_BATCH
 from .errors import VclfError
@@ -41,9 +41,8 @@ class ClusterPipeline:
 
     def __init__(self, bundle: Bundle, files: Sequence[Path], device: str = "auto", top_k: int | None = None, workers: int | None = None):
         self.bundle, self.files, self.top_k = bundle, list(files), top_k
-        settings = (bundle.sampler, bundle.sequence_length, bundle.image_size)
         per_call = max(1, EXTRACT_BATCH // bundle.sequence_length)  # as many clips as the local pipeline batches
-        self.map = ClusterMap(self.files, settings, BundleWorker, (str(bundle.path), device), workers, per_call)
+        self.map = ClusterMap(self.files, bundle.sampling, BundleWorker, (str(bundle.path), device), workers, per_call)
 
     def __enter__(self) -> "ClusterPipeline":
         return self
@@ -61,4 +60,4 @@ class ClusterPipeline:
                 yield Outcome(path, error=answer)
                 continue
             probabilities, clip, provider = answer
-            yield Outcome(path, result=ClipResult(str(path), rank(probabilities, self.bundle.labels, self.top_k), clip, provider))
+            yield Outcome(path, result=ClipResult.ranked(path, probabilities, self.bundle.labels, clip, provider, self.top_k))

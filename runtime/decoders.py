@@ -25,9 +25,10 @@ from pathlib import Path
 import cv2
 
 from .errors import BadInputError, VclfError
+from .sampling import ClipSampling
 from .video import Clip
 
-Decode = Callable[[Path, str, int, int], Clip]
+Decode = Callable[[Path, ClipSampling], Clip]
 Decoded = tuple[int, Clip | VclfError]  # (position in the input, the clip or why it failed)
 _DONE = object()  # the feeding thread's last message
 SIZE, DONE = "size", "done"  # a worker's two messages per file
@@ -37,7 +38,7 @@ OWNER_CHECK_S = 0.5
 _PR_SET_PDEATHSIG = 1
 
 
-def decode_worker(connection: Connection, decode: Decode, settings: tuple[str, int, int], owner: int) -> None:
+def decode_worker(connection: Connection, decode: Decode, sampling: ClipSampling, owner: int) -> None:
     """A worker's loop: decode each path it is sent, send back its size, then the clip or the error.
 
     Ctrl-C is the caller's to handle: it stops the workers. The worker ends
@@ -50,7 +51,7 @@ def decode_worker(connection: Connection, decode: Decode, settings: tuple[str, i
         while (task := connection.recv()) is not None:
             position, path = task
             connection.send((SIZE, position, file_size(path)))
-            connection.send((DONE, position, decode_or_error(decode, path, settings)))
+            connection.send((DONE, position, decode_or_error(decode, path, sampling)))
     except (EOFError, OSError):  # the owner went away: nothing left to decode for
         pass
 
@@ -107,10 +108,10 @@ def default_deadline(size: int | None) -> float:
     return DEADLINE_BASE_S + (size or 0) / DEADLINE_BYTES_PER_S
 
 
-def decode_or_error(decode: Decode, path: Path, settings: tuple[str, int, int]) -> Clip | VclfError:
-    """``decode(path, *settings)``, or the error that stopped it, for this file only."""
+def decode_or_error(decode: Decode, path: Path, sampling: ClipSampling) -> Clip | VclfError:
+    """``decode(path, sampling)``, or the error that stopped it, for this file only."""
     try:
-        return decode(path, *settings)
+        return decode(path, sampling)
     except VclfError as exc:
         return exc
     except Exception as exc:  # as the single-file path reports it
@@ -129,9 +130,9 @@ def worker_context() -> multiprocessing.context.BaseContext:
 class _Worker:
     """One decoding process, the task it holds and when that task's time is up."""
 
-    def __init__(self, context, decode: Decode, settings: tuple[str, int, int]):
+    def __init__(self, context, decode: Decode, sampling: ClipSampling):
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=decode_worker, args=(child, decode, settings, os.getpid()), daemon=True)
+        self.process = context.Process(target=decode_worker, args=(child, decode, sampling, os.getpid()), daemon=True)
         try:
             self.process.start()
         except BaseException:
@@ -180,7 +181,7 @@ class _Worker:
 
 
 class DecoderPool:
-    """Worker processes decoding ``files`` with ``decode(path, *settings)``, handing back Decoded pairs.
+    """Worker processes decoding ``files`` with ``decode(path, sampling)``, handing back Decoded pairs.
 
     A thread of the caller's process feeds the workers, so they keep decoding
     while the caller runs inference. At most ``window`` files past the first
@@ -193,14 +194,14 @@ class DecoderPool:
     def __init__(
         self,
         files: Sequence[Path],
-        settings: tuple[str, int, int],
+        sampling: ClipSampling,
         workers: int,
         window: int,
         decode: Decode,
         timeout: float | None = None,
     ):
         self._pending = list(enumerate(files))[::-1]  # popped from the end: first file first
-        self._settings = settings
+        self._sampling = sampling
         self._decode = decode
         self._window = window
         self._timeout = timeout
@@ -242,7 +243,7 @@ class DecoderPool:
     def _start_worker(self) -> _Worker | None:
         """A new worker, or None when it cannot start (the next task then tries again, and fails alone)."""
         try:
-            return _Worker(self._context, self._decode, self._settings)
+            return _Worker(self._context, self._decode, self._sampling)
         except Exception as exc:
             self._start_failure = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
             return None

@@ -4,6 +4,9 @@
 5 source unavailable.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 def one_line(text: str) -> str:
     """``text`` with control characters, line breaks and undecodable bytes of file names escaped:
@@ -46,3 +49,17 @@ class MissingPackageError(VclfError):
     """An option that needs a package this installation lacks (an extra of vclf): a usage error."""
 
     exit_code = 2
+
+
+@contextmanager
+def needs_extra(extra: str) -> Iterator[None]:
+    """Inside (or on a function), a package found missing is a MissingPackageError naming vclf's ``extra`` to install.
+
+    A missing module of vclf itself is a bug, not an extra left out: it stays the ImportError it is.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.split(".")[0] == "vclf":
+            raise
+        raise MissingPackageError(f"needs the {extra} extra ({exc.name} is not installed here): pip install 'vclf[{extra}]'") from None

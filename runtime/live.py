@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .capture import CapturedFrame, LiveCapture
-from .classify import Prediction, rank
+from .classify import Prediction, prediction_records, rank
 from .display import Window
 from .engine import Engine
 from .gif import save_gif
@@ -57,7 +57,7 @@ class LivePrediction:
     def to_dict(self) -> dict:
         return {
             "source": self.source,
-            "predictions": [{"label": p.label, "prob": p.prob} for p in self.predictions],
+            "predictions": prediction_records(self.predictions),
             "provider": self.provider,
             "frame_index": self.frame_index,
             "timestamp": round(self.timestamp, 6),

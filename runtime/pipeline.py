@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bundle import Bundle
-from .classify import Classifier, ClipResult, rank
+from .classify import Classifier, ClipResult
 from .decoders import Decode, Decoded, DecoderPool
 from .engine import EXTRACT_BATCH
 from .errors import VclfError
@@ -22,7 +22,7 @@ from .video import Clip, read_clip
 DECODE_AHEAD = 16  # clips decoded ahead of the first one not yet reported (~3 MB each at 224 px)
 
 
-def default_workers() -> int:
+def default_decoders() -> int:
     """Decoding processes beside inference: half the cores, at least one."""
     return max(1, (os.cpu_count() or 2) // 2)
 
@@ -77,8 +77,7 @@ class FolderPipeline:
     ):
         self.files = list(files)
         self.top_k = top_k
-        settings = (bundle.sampler, bundle.sequence_length, bundle.image_size)
-        self.pool = DecoderPool(self.files, settings, workers or default_workers(), DECODE_AHEAD, decode, decode_timeout)
+        self.pool = DecoderPool(self.files, bundle.sampling, workers or default_decoders(), DECODE_AHEAD, decode, decode_timeout)
         try:
             self.classifier = Classifier(bundle, device, verbose)
         except BaseException:
@@ -145,7 +144,5 @@ def batch_outcomes(
         return
     probabilities = classifier.probabilities_of([clip for _, clip in clips])
     for (position, clip), probs in zip(clips, probabilities):
-        result = ClipResult(
-            str(files[position]), rank(probs, classifier.bundle.labels, top_k), clip, classifier.engine.provider
-        )
+        result = ClipResult.ranked(files[position], probs, classifier.bundle.labels, clip, classifier.engine.provider, top_k)
         yield position, Outcome(files[position], result=result)

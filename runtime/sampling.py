@@ -6,11 +6,21 @@ fewer frames than ``sequence_length`` yields all its frames; the sequence is
 then back-padded and the padding masked out (see ``frame_mask``).
 """
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 SEQUENCE_LENGTH = 20
+
+
+@dataclass(frozen=True)
+class ClipSampling:
+    """How a clip is read for a model: the sampler that picks its frames, how many, and the side of the square frames."""
+
+    sampler: str
+    sequence_length: int
+    image_size: int
 
 
 class Sampler(Protocol):

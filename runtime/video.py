@@ -46,8 +46,8 @@ import cv2
 import numpy as np
 
 from .errors import BadInputError
-from .preprocess import IMAGE_SIZE, prepare_frame
-from .sampling import get_sampler
+from .preprocess import prepare_frame
+from .sampling import ClipSampling, get_sampler
 
 READER_VERSION = 2  # changes whenever the frames read from a file change (2: MJPG decoded from its packets by libjpeg)
 SEEK_GAP = 16  # seek when the next sampled frame is further ahead than this
@@ -180,14 +180,8 @@ def _grab_clip(path: Path, indices: np.ndarray, size: int) -> list[np.ndarray]:
         return _decode_at(capture, indices, size, seek=False)
 
 
-def read_clip(
-    path: str | Path,
-    sampler: str,
-    sequence_length: int,
-    size: int = IMAGE_SIZE,
-    seek: bool = True,
-) -> Clip:
-    """Decode the frames ``sampler`` picks from the video at ``path``.
+def read_clip(path: str | Path, sampling: ClipSampling, seek: bool = True) -> Clip:
+    """Decode the frames ``sampling``'s sampler picks from the video at ``path``, at its image size.
 
     The file is opened once when its container seeks exactly and its frame
     count is right. After an inexact seek the clip is read again by grabbing.
@@ -197,7 +191,7 @@ def read_clip(
     frame up to the last sampled one even where seeking would be exact.
     """
     path = Path(path)
-    policy = get_sampler(sampler)
+    policy, sequence_length, size = get_sampler(sampling.sampler), sampling.sequence_length, sampling.image_size
     with opened_video(path) as capture:
         frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         indices = policy.indices(max(frame_count, 0), sequence_length)

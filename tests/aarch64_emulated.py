@@ -184,7 +184,7 @@ def test_vclf_run_on_emulated_arm64_matches_this_machine(bundle, clips, arm64_ve
 
     # The same decoded frames on both sides.
     engine = Engine(load_bundle(bundle), "cpu")
-    sampled = read_clip(clip, engine.bundle.sampler, engine.bundle.sequence_length, engine.bundle.image_size)
+    sampled = read_clip(clip, engine.bundle.sampling)
     np.save(ROOT / INSIDE.lstrip("/") / "x86-frames.npy", sampled.frames)
     checked(
         in_root(f"cd {INSIDE} && python same_frames.py bundle x86-frames.npy {name} ."),

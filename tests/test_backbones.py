@@ -17,6 +17,7 @@ from vclf.export.parity import EXTRACTOR_TOLERANCE, extractor_parity
 from vclf.export.precision import quantize_int8
 from vclf.runtime.graph_cache import create_session
 from vclf.runtime.providers import CPU
+from vclf.runtime.sampling import ClipSampling
 from vclf.runtime.video import read_clip
 from vclf.train.backbones import BACKBONES
 from vclf.train.cli import main as train_main
@@ -64,7 +65,7 @@ def test_every_backbone_scales_pixels_once_and_exports_with_parity_and_int8_cosi
     assert extractor.output_shape == (None, BACKBONES[backbone].feature_size)
     assert extractor_identity(extractor)["backbone"] == backbone, "the feature cache keys on the backbone"
     clips = sorted((tiny_dataset / "test").glob("*.avi"))
-    frames = np.concatenate([read_clip(path, "uniform", LENGTH, SIZE).frames for path in clips])
+    frames = np.concatenate([read_clip(path, ClipSampling("uniform", LENGTH, SIZE)).frames for path in clips])
     fp32, int8 = tmp_path / "extractor.onnx", tmp_path / "extractor.int8.onnx"
     convert_extractor(extractor, SIZE, fp32)
     report = extractor_parity(extractor, create_session(fp32, [CPU]), frames)

@@ -18,7 +18,7 @@ from vclf.runtime import providers as probing
 from vclf.runtime.bundle import EXTRACTOR_FILE, load_bundle, write_bundle_json
 from vclf.runtime.engine import Engine
 from vclf.runtime.providers import CPU, CUDA, TENSORRT, DeviceUnavailableError, choose_providers
-from vclf.runtime.sampling import frame_mask, pad_sequence
+from vclf.runtime.sampling import ClipSampling, frame_mask, pad_sequence
 from vclf.runtime.video import read_clip
 
 ALL = [TENSORRT, CUDA, CPU]
@@ -122,7 +122,7 @@ def test_tensorrt_keeps_its_engines_in_the_cache_in_the_bundle_precision(bundle,
 
 def test_a_clip_through_io_binding_matches_the_plain_calls_even_after_a_longer_clip(bundle, dataset):
     loaded = load_bundle(bundle)
-    clips = [read_clip(dataset / "test" / name, loaded.sampler, 20, loaded.image_size).frames for name in ("grow_000.avi", "blink_000.avi")]
+    clips = [read_clip(dataset / "test" / name, ClipSampling(loaded.sampler, 20, loaded.image_size)).frames for name in ("grow_000.avi", "blink_000.avi")]
     runner = Engine(loaded, "cpu")
     runner.classify_clip(clips[0])  # leaves 20 rows of features in the device buffer
     short = clips[1][:7]

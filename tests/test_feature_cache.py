@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from vclf.runtime.sampling import ClipSampling
 from vclf.train.cache import FeatureCache
 from vclf.train.features import build_feature_extractor, extract_features, extractor_identity
 
@@ -37,7 +38,7 @@ def settings(extractor, sampler: str = "uniform") -> dict:
 
 def extract(extractor, clips, folder):
     cache = FeatureCache(folder, settings(extractor))
-    return extract_features(extractor, clips, "uniform", LENGTH, SIZE, cache=cache), cache
+    return extract_features(extractor, clips, ClipSampling("uniform", LENGTH, SIZE), cache=cache), cache
 
 
 def test_a_second_extraction_reads_every_clip_from_the_cache(extractor, clips, tmp_path):

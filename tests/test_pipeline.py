@@ -9,6 +9,8 @@ from support.decoders import decode_or_abort
 from vclf.runtime.classify import Classifier
 from vclf.runtime.engine import EXTRACT_BATCH
 from vclf.runtime.pipeline import FolderPipeline, next_batch
+from vclf.runtime.preprocess import IMAGE_SIZE
+from vclf.runtime.sampling import ClipSampling
 from vclf.runtime.video import count_frames, read_clip
 
 
@@ -81,7 +83,7 @@ class ReadyClips:
 
 
 def test_a_batch_takes_the_earliest_decoded_clips_that_fit_an_extractor_batch_and_keeps_the_rest(clips):
-    clip = read_clip(clips[0], "uniform", 20)
+    clip = read_clip(clips[0], ClipSampling("uniform", 20, IMAGE_SIZE))
     fit = EXTRACT_BATCH // len(clip.frames)
     decoded = [(position, clip) for position in (5, 3, 9, 0, 1, 7, 2, 8, 4, 6)]  # in finishing order
     waiting = []

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,7 @@ def test_a_file_that_kills_its_decoding_task_fails_alone_and_the_clips_sharing_i
     shutil.copy(folder / "blink_000.avi", crash)
     files = [folder / "blink_000.avi", crash, folder / "grow_001.avi"]
     loaded = load_bundle(bundle)
-    settings = (loaded.sampler, loaded.sequence_length, loaded.image_size)
-    work = ClusterMap(files, settings, BundleWorker, (str(bundle), "cpu"), workers=1, per_call=3, decode=decode_or_abort)
+    work = ClusterMap(files, loaded.sampling, BundleWorker, (str(bundle), "cpu"), workers=1, per_call=3, decode=decode_or_abort)
     try:
         answers = list(work.results())
     finally:
@@ -144,7 +144,7 @@ def test_fit_on_ray_fills_the_cache_entries_a_local_extraction_writes(tiny_datas
     from vclf.train.cache import FeatureCache
     from vclf.train.dataset import check_dataset
     from vclf.train.features import extract_features, extractor_identity
-    from vclf.train.run import load_run
+    from vclf.train.run import config_sampling, load_run
 
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     fit = ["fit", tiny_dataset, "--out", run_dir, "--weights", "none", "--image-size", "75", "--epochs", "1", "--cache", cache]
@@ -153,11 +153,11 @@ def test_fit_on_ray_fills_the_cache_entries_a_local_extraction_writes(tiny_datas
     assert (run_dir / "metrics.json").is_file()
 
     run = load_run(run_dir)
-    settings = {key: run.config[key] for key in ("sampler", "sequence_length", "image_size")}
+    sampling = config_sampling(run.config)
     extractor = run.extractor()
-    local = FeatureCache(tmp_path / "local", {**settings, **extractor_identity(extractor)})
+    local = FeatureCache(tmp_path / "local", {**asdict(sampling), **extractor_identity(extractor)})
     splits = check_dataset(tiny_dataset)
-    extract_features(extractor, [*splits["train"].paths, *splits["test"].paths], *settings.values(), cache=local)
+    extract_features(extractor, [*splits["train"].paths, *splits["test"].paths], sampling, cache=local)
     on_ray, expected = cache_entries(cache), cache_entries(tmp_path / "local")
     assert len(expected) == 20 and on_ray.keys() == expected.keys(), "the same keys: clip content and extractor identity"
     scale = max(np.abs(features).max() for features in expected.values())

@@ -5,7 +5,8 @@ import pytest
 
 from support.clips import counting_frames
 from vclf.runtime.errors import BadInputError
-from vclf.runtime.preprocess import crop_center_square, prepare_frame
+from vclf.runtime.preprocess import IMAGE_SIZE, crop_center_square, prepare_frame
+from vclf.runtime.sampling import ClipSampling
 from vclf.runtime import video
 from vclf.runtime.video import count_frames, read_clip
 from vclf.runtime.video_writer import write_video
@@ -34,7 +35,7 @@ def grey_levels(frames: np.ndarray) -> np.ndarray:
 
 def test_read_clip_decodes_the_sampled_frames_in_clip_order(tmp_path):
     path = write_video(tmp_path / "count.avi", counting_frames(60))
-    clip = read_clip(path, "uniform", 20, size=32)
+    clip = read_clip(path, ClipSampling("uniform", 20, 32))
     assert clip.frame_count == 60
     assert clip.frames.shape == (20, 32, 32, 3)
     np.testing.assert_allclose(grey_levels(clip.frames), 4 * clip.indices, atol=3)
@@ -42,13 +43,13 @@ def test_read_clip_decodes_the_sampled_frames_in_clip_order(tmp_path):
 
 def test_first_sampler_reads_the_opening_frames(tmp_path):
     path = write_video(tmp_path / "count.avi", counting_frames(50))
-    clip = read_clip(path, "first", 20, size=32)
+    clip = read_clip(path, ClipSampling("first", 20, 32))
     np.testing.assert_allclose(grey_levels(clip.frames), 4 * np.arange(20), atol=3)
 
 
 def test_short_clip_gives_all_its_frames(tmp_path):
     path = write_video(tmp_path / "short.avi", counting_frames(7))
-    clip = read_clip(path, "uniform", 20, size=32)
+    clip = read_clip(path, ClipSampling("uniform", 20, 32))
     assert len(clip.frames) == 7
     np.testing.assert_allclose(grey_levels(clip.frames), 4 * np.arange(7), atol=3)
 
@@ -58,7 +59,7 @@ def test_decoding_a_long_clip_holds_at_most_n_frames(tmp_path):
     path = write_video(tmp_path / "long.avi", counting_frames(400, width, height))
     tracemalloc.start()
     try:
-        clip = read_clip(path, "uniform", n, size=size)
+        clip = read_clip(path, ClipSampling("uniform", n, size))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -81,8 +82,8 @@ def peak_traced_bytes(call) -> int:
 def test_peak_memory_for_a_three_minute_clip_stays_within_that_of_a_five_second_one(tmp_path):
     five_seconds = write_video(tmp_path / "short.avi", counting_frames(5 * 25, 64, 48))
     three_minutes = write_video(tmp_path / "long.avi", counting_frames(180 * 25, 64, 48))
-    short_peak = peak_traced_bytes(lambda: read_clip(five_seconds, "uniform", 20, size=64))
-    long_peak = peak_traced_bytes(lambda: read_clip(three_minutes, "uniform", 20, size=64))
+    short_peak = peak_traced_bytes(lambda: read_clip(five_seconds, ClipSampling("uniform", 20, 64)))
+    long_peak = peak_traced_bytes(lambda: read_clip(three_minutes, ClipSampling("uniform", 20, 64)))
     # Holding the long clip's frames would take 4500 * 9 kB = 41 MB against ~0.5 MB.
     assert long_peak <= 1.2 * short_peak, (long_peak, short_peak)
 
@@ -91,8 +92,8 @@ def test_peak_memory_for_a_three_minute_clip_stays_within_that_of_a_five_second_
 def test_seeking_lands_on_the_same_frames_as_grabbing(tmp_path, monkeypatch, name, fourcc):
     path = write_video(tmp_path / name, counting_frames(1000), fourcc=fourcc)  # sampled frames 50 apart
     monkeypatch.setattr(video, "_jpeg_packets", lambda capture: False)  # grabbing decodes with FFmpeg too
-    seeking = read_clip(path, "uniform", 20, size=32)
-    grabbing = read_clip(path, "uniform", 20, size=32, seek=False)
+    seeking = read_clip(path, ClipSampling("uniform", 20, 32))
+    grabbing = read_clip(path, ClipSampling("uniform", 20, 32), seek=False)
     np.testing.assert_array_equal(seeking.indices, grabbing.indices)
     # Consecutive frames differ in every pixel, so equal frames mean the very frames grabbing reaches.
     np.testing.assert_array_equal(seeking.frames, grabbing.frames)
@@ -112,7 +113,7 @@ def test_seek_past_the_end_of_a_truncated_file_is_noticed_and_the_clip_grabbed(t
             raise
 
     monkeypatch.setattr(video, "_seek_to", recording_misses)
-    clip = read_clip(path, "uniform", 20, size=32)
+    clip = read_clip(path, ClipSampling("uniform", 20, 32))
     assert missed and min(missed) > clip.frame_count, "a seek beyond the real end reported where it landed"
     assert 400 < clip.frame_count < 600
     assert len(clip.frames) == 20 and clip.indices[-1] < clip.frame_count
@@ -123,10 +124,10 @@ def test_mjpg_is_read_as_packets_and_only_the_sampled_frames_decoded(tmp_path, m
     path = write_video(tmp_path / "count.avi", counting_frames(250, 320, 240))
     decoded = []
     monkeypatch.setattr(video.cv2, "imdecode", lambda *args, imdecode=video.cv2.imdecode: decoded.append(1) or imdecode(*args))
-    packets = read_clip(path, "uniform", 20, size=64)
+    packets = read_clip(path, ClipSampling("uniform", 20, 64))
     assert len(decoded) == 20, "one JPEG decoded per sampled frame"
     monkeypatch.setattr(video, "_jpeg_packets", lambda capture: False)
-    ffmpeg = read_clip(path, "uniform", 20, size=64)
+    ffmpeg = read_clip(path, ClipSampling("uniform", 20, 64))
     np.testing.assert_array_equal(packets.indices, ffmpeg.indices)
     difference = np.abs(packets.frames.astype(int) - ffmpeg.frames)
     assert difference.mean() < 1 and difference.max() <= 8, "the same frames, as two JPEG decoders round them"
@@ -136,9 +137,9 @@ def test_a_packet_imdecode_cannot_read_sends_the_clip_to_ffmpeg(tmp_path, monkey
     path = write_video(tmp_path / "count.avi", counting_frames(60))
     with monkeypatch.context() as patched:
         patched.setattr(video, "_jpeg_packets", lambda capture: False)
-        ffmpeg = read_clip(path, "uniform", 20, size=32)
+        ffmpeg = read_clip(path, ClipSampling("uniform", 20, 32))
     monkeypatch.setattr(video.cv2, "imdecode", lambda *args: None)  # as for a JPEG without Huffman tables
-    clip = read_clip(path, "uniform", 20, size=32)
+    clip = read_clip(path, ClipSampling("uniform", 20, 32))
     np.testing.assert_array_equal(clip.frames, ffmpeg.frames)
 
 
@@ -149,19 +150,19 @@ def test_count_frames_reports_the_frames_written(tmp_path):
 def test_zero_frame_video_is_bad_input(tmp_path):
     path = write_video(tmp_path / "empty.avi", [], size=(64, 48))
     with pytest.raises(BadInputError, match="no frames"):
-        read_clip(path, "uniform", 20)
+        read_clip(path, ClipSampling("uniform", 20, IMAGE_SIZE))
 
 
 def test_file_that_is_not_a_video_is_bad_input(tmp_path):
     path = tmp_path / "notes.avi"
     path.write_text("not a video")
     with pytest.raises(BadInputError, match="notes.avi"):
-        read_clip(path, "uniform", 20)
+        read_clip(path, ClipSampling("uniform", 20, IMAGE_SIZE))
 
 
 def test_missing_file_is_bad_input(tmp_path):
     with pytest.raises(BadInputError, match="no such file"):
-        read_clip(tmp_path / "gone.avi", "uniform", 20)
+        read_clip(tmp_path / "gone.avi", ClipSampling("uniform", 20, IMAGE_SIZE))
 
 
 def test_truncated_file_is_sampled_from_the_frames_that_decode(tmp_path):
@@ -169,7 +170,7 @@ def test_truncated_file_is_sampled_from_the_frames_that_decode(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     assert count_frames(path) == 60, "the container still claims every frame"
-    clip = read_clip(path, "uniform", 20, size=32)
+    clip = read_clip(path, ClipSampling("uniform", 20, 32))
     assert 20 <= clip.frame_count < 60
     assert len(clip.frames) == 20 and clip.indices[-1] < clip.frame_count
     np.testing.assert_allclose(grey_levels(clip.frames), 4 * clip.indices, atol=3)

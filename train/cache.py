@@ -16,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vclf.runtime.files import cache_dir, file_sha256
+from vclf.runtime.files import atomic_write, cache_dir, file_sha256
 from vclf.runtime.video import READER_VERSION
-
-from .run import atomic_write
 
 ENTRY_SUFFIX = ".npz"
 

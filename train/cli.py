@@ -9,6 +9,7 @@ from vclf.runtime.cli.errors import reports_errors
 from vclf.runtime.cli.options import cluster_of, engine_options
 from vclf.runtime.cluster import check_cluster
 from vclf.runtime.providers import DEVICES
+from vclf.runtime.errors import needs_extra
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 
 from .backbones import BACKBONES, DEFAULT_BACKBONE, check_backbone_settings
@@ -37,6 +38,7 @@ def main() -> None:
     help="Test clips per class [default: a third of --videos-per-class, at least 2].",
 )
 @reports_errors
+@needs_extra("train")
 def synth(out_dir: Path, seed: int, videos_per_class: int, test_per_class: int | None) -> None:
     from .synth import CLASSES, default_test_per_class, write_dataset
 
@@ -131,6 +133,7 @@ history.png, metrics.json and confusion_matrix.png.
 )
 @engine_options
 @reports_errors
+@needs_extra("train")
 def fit(
     data_dir: Path,
     run_dir: Path,
@@ -150,7 +153,7 @@ def fit(
     workers: int | None,
 ) -> None:
     from .cache import default_cache_dir
-    from .fit import Extractor
+    from .fit import ExtractorSettings
     from .fit import fit as fit_run
 
     if cache_dir and no_cache:
@@ -160,10 +163,10 @@ def fit(
         raise click.UsageError("--engine ray fills the feature cache: drop --no-cache")
     if cluster:
         check_cluster(cluster.address)  # before the run dir is made
-    extractor = Extractor(backbone, image_size or BACKBONES[backbone].default_image_size, sequence_length)
-    check_backbone_settings(extractor.backbone, extractor.image_size, extractor.sequence_length)
+    settings = ExtractorSettings(backbone, image_size or BACKBONES[backbone].default_image_size, sequence_length)
+    check_backbone_settings(settings.backbone, settings.image_size, settings.sequence_length)
     cache_dir = None if no_cache else cache_dir or default_cache_dir()
-    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, extractor, live_windows, cluster)
+    metrics = fit_run(data_dir, run_dir, preset, weights, epochs, resume, seed, cache_dir, settings, live_windows, cluster)
     click.echo(f"Test accuracy: {metrics['test_accuracy'] * 100:.2f}% ({run_dir}/metrics.json)")
 
 
@@ -186,6 +189,7 @@ Example:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the report.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="ONNX Runtime provider.")
 @reports_errors
+@needs_extra("train")
 def evaluate(data_dir: Path, bundle_dir: Path, split: str, out_dir: Path | None, device: str) -> None:
     from .evaluate import evaluate_bundle
     from .report import format_table, write_report

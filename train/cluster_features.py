@@ -14,15 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-import keras
 import numpy as np
 
 from vclf.runtime.cluster import Cluster, ClusterMap, ray_runtime
 from vclf.runtime.errors import VclfError
+from vclf.runtime.sampling import ClipSampling
 from vclf.runtime.video import Clip
 
 from .cache import FeatureCache
-from .features import EXTRACT_BATCH, load_extractor
+from .features import FIT_BATCH_FRAMES, load_extractor
+from .keras_import import keras
 
 
 class ExtractorWorker:
@@ -43,14 +44,13 @@ def fill_cache(
     cluster: Cluster,
     cache: FeatureCache | None,
     paths: Sequence[Path],
-    settings: tuple[str, int, int],
+    sampling: ClipSampling,
     weights_file: Path,
     backbone: str,
 ) -> int:
     """Store in ``cache`` the features of every clip it lacks, computed on ``cluster``; returns how many.
 
-    ``settings`` are the sampler, sequence length and image size the cache's
-    keys name. A clip that fails stops the fit with its error, as locally.
+    ``sampling`` is how the clips are read, as the cache's keys name it. A clip that fails stops the fit with its error, as locally.
     """
     if cache is None:
         raise VclfError("--engine ray fills the feature cache: it cannot run with --no-cache")
@@ -59,9 +59,9 @@ def fill_cache(
     if not missing:
         return 0
     with ray_runtime(cluster.address):
-        worker = (str(Path(weights_file).resolve()), settings[2], backbone)
-        per_call = max(1, EXTRACT_BATCH // settings[1])  # a local fit's batch of frames
-        work = ClusterMap(missing, settings, ExtractorWorker, worker, cluster.workers, per_call)
+        worker = (str(Path(weights_file).resolve()), sampling.image_size, backbone)
+        per_call = max(1, FIT_BATCH_FRAMES // sampling.sequence_length)  # a local fit's batch of frames
+        work = ClusterMap(missing, sampling, ExtractorWorker, worker, cluster.workers, per_call)
         try:
             label = f"Clips on Ray ({len(work.actors)} workers)"
             with click.progressbar(work.results(), length=len(missing), label=label, file=click.get_text_stream("stderr")) as bar:

@@ -18,11 +18,11 @@ import re
 from importlib import resources
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from vclf.runtime.errors import BadModelError, SourceUnavailableError
 
+from .keras_import import keras
 from .pth import read_state_dict
 
 # (repeats, kernel, first stride, expand ratio, input width, output width), EfficientNet-B0's stages.

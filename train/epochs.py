@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import click
-import keras
 import numpy as np
 import pandas as pd
 
-from .run import BACKUP, BEST_WEIGHTS, HISTORY, atomic_write, write_json
+from vclf.runtime.files import atomic_write
+
+from .keras_import import keras
+from .run import BACKUP, BEST_WEIGHTS, HISTORY, write_json
 from .windows import WINDOWS_PER_CLIP, LiveViews, live_windows
 
 STATE = "state.json"

@@ -23,12 +23,7 @@ def evaluate_bundle(data_dir: str | Path, bundle_dir: str | Path, split: str = "
     clips = check_dataset(data_dir, (split,), labels=bundle.labels)[split]
     classifier = Classifier(bundle, device)
     with click.progressbar(clips.paths, label=f"Evaluating {split}", file=click.get_text_stream("stderr"), show_pos=True) as bar:
-        probabilities = np.stack(
-            [
-                classifier.probabilities(read_clip(path, bundle.sampler, bundle.sequence_length, bundle.image_size))
-                for path in bar
-            ]
-        )
+        probabilities = np.stack([classifier.probabilities(read_clip(path, bundle.sampling)) for path in bar])
     report = evaluation_report(probabilities, encode_tags(clips, bundle.labels), bundle.labels, [p.name for p in clips.paths], split)
     return {**report, "bundle": str(bundle_dir), "precision": bundle.precision, "provider": classifier.engine.provider}
 

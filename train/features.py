@@ -7,19 +7,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import keras
 import numpy as np
 
 from vclf.runtime.errors import BadInputError, BadModelError, SourceUnavailableError, first_line
-from vclf.runtime.sampling import frame_mask
+from vclf.runtime.sampling import ClipSampling, frame_mask
 from vclf.runtime.video import read_clip
 
 from .backbones import BACKBONES, DEFAULT_BACKBONE, Backbone
+from .keras_import import keras
 
 if TYPE_CHECKING:
     from .cache import FeatureCache
 
-EXTRACT_BATCH = 32
+FIT_BATCH_FRAMES = 32  # frames per Keras extractor call in a fit: fixed, so one traced graph serves them all
 
 
 def resolve_weights(weights: str) -> str | None:
@@ -114,9 +114,7 @@ def backbone_name(extractor: keras.Model) -> str:
 def extract_features(
     extractor: keras.Model,
     paths: Sequence[Path],
-    sampler: str,
-    sequence_length: int,
-    image_size: int,
+    sampling: ClipSampling,
     label: str = "Extracting features",
     cache: "FeatureCache | None" = None,
 ) -> ExtractedFeatures:
@@ -125,6 +123,7 @@ def extract_features(
     Frames are batched across clips; a clip's entry is stored as soon as its
     last frame is through the extractor, so a killed extraction keeps what it finished.
     """
+    sequence_length = sampling.sequence_length
     result = ExtractedFeatures(
         np.zeros((len(paths), sequence_length, extractor.output_shape[-1]), np.float32), np.zeros((len(paths), sequence_length), bool)
     )
@@ -157,13 +156,13 @@ def extract_features(
                 result.masks[clip_index] = frame_mask(len(cached), sequence_length)
                 result.from_cache += 1
                 continue
-            clip = read_clip(path, sampler, sequence_length, image_size)
+            clip = read_clip(path, sampling)
             result.masks[clip_index] = frame_mask(len(clip.frames), sequence_length)
             result.extracted += 1
             pending[clip_index] = (key, len(clip.frames))
             queue.extend((clip_index, position, frame) for position, frame in enumerate(clip.frames))
-            while len(queue) >= EXTRACT_BATCH:
-                run_batch(EXTRACT_BATCH)
+            while len(queue) >= FIT_BATCH_FRAMES:
+                run_batch(FIT_BATCH_FRAMES)
         if queue:
             run_batch(len(queue))
     return result

@@ -24,22 +24,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
-import keras
 import numpy as np
 import pandas as pd
 
 from vclf.runtime.cluster import Cluster
 from vclf.runtime.errors import BadInputError, VclfError
+from vclf.runtime.files import atomic_write
 from vclf.runtime.preprocess import IMAGE_SIZE
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 from vclf.runtime.video import count_frames
 
 from . import run as rd
+from .backbones import DEFAULT_BACKBONE, check_backbone_settings
 from .cache import FeatureCache
 from .cluster_features import fill_cache
 from .dataset import check_dataset, class_names, encode_tags
 from .epochs import fit_epochs
-from .backbones import DEFAULT_BACKBONE, check_backbone_settings
 from .features import (
     build_feature_extractor,
     extract_features,
@@ -47,6 +47,7 @@ from .features import (
     load_extractor,
     resolve_weights,
 )
+from .keras_import import keras
 from .model import build_sequence_model, feature_statistics
 from .report import evaluation_report, format_table, write_report
 from .split import clip_group, group_split, tail_split
@@ -76,7 +77,7 @@ class RunExistsError(VclfError):
 
 
 @dataclass(frozen=True)
-class Extractor:
+class ExtractorSettings:
     """What ``--backbone``, ``--image-size`` and ``--seq-len`` choose: the frames and features the head sees."""
 
     backbone: str = DEFAULT_BACKBONE
@@ -90,18 +91,18 @@ def new_config(
     weights: str,
     epochs: int | None,
     seed: int,
-    extractor: Extractor = Extractor(),
+    extractor_settings: ExtractorSettings = ExtractorSettings(),
     live_windows: bool = False,
 ) -> dict:
-    spec = check_backbone_settings(extractor.backbone, extractor.image_size, extractor.sequence_length)
+    spec = check_backbone_settings(extractor_settings.backbone, extractor_settings.image_size, extractor_settings.sequence_length)
     return {
         "data_dir": str(data_dir.resolve()),
         "preset": preset.name,
         "weights": weights,
         "seed": seed,
         "backbone": spec.name,
-        "image_size": extractor.image_size,
-        "sequence_length": extractor.sequence_length,
+        "image_size": extractor_settings.image_size,
+        "sequence_length": extractor_settings.sequence_length,
         "feature_size": spec.feature_size,
         **{k: v for k, v in asdict(preset).items() if k != "name"},
         "epochs": epochs or preset.epochs,
@@ -118,14 +119,14 @@ def fit(
     resume: bool = False,
     seed: int = 0,
     cache_dir: Path | None = None,
-    extractor: Extractor = Extractor(),
+    extractor_settings: ExtractorSettings = ExtractorSettings(),
     live_windows: bool = False,
     cluster: Cluster | None = None,
 ) -> dict:
     """Train and evaluate; returns the metrics written to ``metrics.json``.
 
     ``cache_dir`` holds the feature cache; None extracts every clip afresh.
-    ``extractor`` chooses the backbone, the side of the square frames it
+    ``extractor_settings`` chooses the backbone, the side of the square frames it
     takes and the frames per clip (ignored on ``resume``: the run's own hold);
     ``live_windows`` also trains on live windows (``windows.py``);
     ``cluster`` fills the feature cache on Ray first (``cluster_features.py``).
@@ -135,7 +136,7 @@ def fit(
     labels = class_names(splits["train"])
     y_train, y_test = encode_tags(splits["train"], labels), encode_tags(splits["test"], labels)
 
-    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume, extractor, live_windows)
+    config = _start_run(data_dir, run_dir, PRESETS[preset], weights, epochs, seed, resume, extractor_settings, live_windows)
     keras.utils.set_random_seed(config["seed"])
     rd.write_json(run_dir / rd.LABELS, labels)
 
@@ -223,7 +224,7 @@ def _start_run(
     epochs: int | None,
     seed: int,
     resume: bool,
-    extractor: Extractor,
+    extractor_settings: ExtractorSettings,
     live_windows: bool,
 ) -> dict:
     """Create the run dir and its config, or reopen an unfinished one for ``resume``."""
@@ -241,7 +242,7 @@ def _start_run(
     if config_path.exists():
         raise RunExistsError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
     resolve_weights(weights)
-    config = new_config(data_dir, preset, weights, epochs, seed, extractor, live_windows)
+    config = new_config(data_dir, preset, weights, epochs, seed, extractor_settings, live_windows)
     run_dir.mkdir(parents=True, exist_ok=True)
     rd.write_json(config_path, config)
     return config
@@ -262,20 +263,19 @@ def _features(run_dir: Path, config: dict, splits: dict, resume: bool, cache_dir
         extractor = load_extractor(extractor_weights, config["image_size"], backbone)
     else:
         extractor = build_feature_extractor(resolve_weights(config["weights"]), config["image_size"], backbone)
-        rd.atomic_write(extractor_weights, lambda tmp: extractor.save_weights(tmp))
-    settings = (config["sampler"], config["sequence_length"], config["image_size"])
+        atomic_write(extractor_weights, lambda tmp: extractor.save_weights(tmp))
+    sampling = rd.config_sampling(config)
     cache = None
     if cache_dir is not None:
-        described = dict(zip(("sampler", "sequence_length", "image_size"), settings))
-        cache = FeatureCache(cache_dir, {**described, **extractor_identity(extractor)})
+        cache = FeatureCache(cache_dir, {**asdict(sampling), **extractor_identity(extractor)})
     if cluster is not None:
-        fill_cache(cluster, cache, [*splits["train"].paths, *splits["test"].paths], settings, extractor_weights, backbone)
-    train = extract_features(extractor, splits["train"].paths, *settings, label="Train clips", cache=cache)
-    test = extract_features(extractor, splits["test"].paths, *settings, label="Test clips ", cache=cache)
+        fill_cache(cluster, cache, [*splits["train"].paths, *splits["test"].paths], sampling, extractor_weights, backbone)
+    train = extract_features(extractor, splits["train"].paths, sampling, label="Train clips", cache=cache)
+    test = extract_features(extractor, splits["test"].paths, sampling, label="Test clips ", cache=cache)
     from_cache, extracted = train.from_cache + test.from_cache, train.extracted + test.extracted
     damaged = f" ({cache.recomputed} damaged cache entries recomputed)" if cache and cache.recomputed else ""
     click.echo(f"features: {from_cache} clips from cache, {extracted} extracted{damaged}", err=True)
-    rd.atomic_write(
+    atomic_write(
         features_file,
         lambda tmp: np.savez(tmp, x_train=train.features, m_train=train.masks, x_test=test.features, m_test=test.masks),
     )
@@ -298,5 +298,5 @@ def save_history_plot(run_dir: Path) -> None:
         axis.set_title(metric)
         axis.legend()
     figure.tight_layout()
-    rd.atomic_write(run_dir / rd.PLOT, lambda tmp: figure.savefig(tmp, format="png"))
+    atomic_write(run_dir / rd.PLOT, lambda tmp: figure.savefig(tmp, format="png"))
     plt.close(figure)

@@ -1,11 +1,11 @@
 """The sequence model of the Keras example, with optional feature standardisation."""
 
-import keras
 import numpy as np
 
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 
 from .backbones import BACKBONES, DEFAULT_BACKBONE
+from .keras_import import keras
 
 
 @keras.saving.register_keras_serializable(package="vclf")

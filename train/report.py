@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vclf.runtime.classify import rank
+from vclf.runtime.classify import prediction_records, rank
+from vclf.runtime.files import atomic_write
 
-from .run import CONFUSION_PLOT, METRICS, atomic_write, write_json
+from .run import CONFUSION_PLOT, METRICS, write_json
 
 TOP_K = 3
 
@@ -33,7 +34,7 @@ def evaluation_report(probabilities: np.ndarray, y_true: np.ndarray, labels: lis
         {
             "clip": clips[k],
             "tag": labels[y_true[k]],
-            f"top{TOP_K}": [{"label": p.label, "prob": p.prob} for p in rank(probabilities[k], labels, TOP_K)],
+            f"top{TOP_K}": prediction_records(rank(probabilities[k], labels, TOP_K)),
         }
         for k in np.flatnonzero(predicted != y_true)
     ]

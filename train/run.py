@@ -13,13 +13,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
-
 from vclf.runtime.errors import BadModelError
 from vclf.runtime.files import atomic_write
+from vclf.runtime.sampling import ClipSampling
 
 from .backbones import DEFAULT_BACKBONE
 from .features import load_extractor
+from .keras_import import keras
 from .model import build_sequence_model
 
 CONFIG = "config.json"
@@ -42,6 +42,11 @@ def write_json(path: Path, value) -> None:
 def config_backbone(config: dict) -> str:
     """The run's backbone; runs made before ``--backbone`` existed used InceptionV3."""
     return config.get("backbone", DEFAULT_BACKBONE)
+
+
+def config_sampling(config: dict) -> ClipSampling:
+    """How the run read its clips."""
+    return ClipSampling(config["sampler"], config["sequence_length"], config["image_size"])
 
 
 @dataclass(frozen=True)

@@ -17,4 +17,4 @@ bundle_dir, frames_file, clip_file, out = sys.argv[1:]
 bundle = load_bundle(bundle_dir)
 engine = Engine(bundle, "cpu")
 np.save(Path(out) / "probabilities.npy", engine.classify_clip(np.load(frames_file)))
-np.save(Path(out) / "frames.npy", read_clip(clip_file, bundle.sampler, bundle.sequence_length, bundle.image_size).frames)
+np.save(Path(out) / "frames.npy", read_clip(clip_file, bundle.sampling).frames)
