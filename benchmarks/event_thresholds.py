@@ -37,7 +37,7 @@ import numpy as np
 from live_switch import CLIP_FRAMES, window_probabilities
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
-from vclf.runtime.events import EventSettings, EventTracker
+from vclf.runtime.live.events import EventSettings, EventTracker
 from vclf.runtime.video import opened_video
 from vclf.runtime.video_writer import FPS, write_video
 from vclf.train.synth import action_stream

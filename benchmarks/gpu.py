@@ -17,7 +17,7 @@ the runtime (numpy, OpenCV, ONNX Runtime) and measures, per bundle:
 - a folder of clips through the folder pipeline: clips/s and its share of
   the extractor bound (frames/s at the pipeline's batch over frames a clip);
 - live: one new frame plus the head (``StreamingClassifier.step``);
-- several streams: one step of the multi-source loop (``multi_live.step``)
+- several streams: one step of the multi-source loop (``live.multi_source.step``)
   over 8 and 32 sources' 640x480 camera frames, one extractor call and one
   head call for all, against stepping the same sources one at a time.
 
@@ -213,7 +213,7 @@ def clip_row(classifier, precision: str, clip: Path, rounds: int) -> Row:
 def folder_row(folder: Path, device: str, precision: str, clips: list[Path], extractor: list[Row]) -> Row:
     """The folder pipeline over ``clips``, with its share of the extractor bound at the pipeline's batch."""
     from vclf.runtime.bundle import load_bundle
-    from vclf.runtime.pipeline import FolderPipeline
+    from vclf.runtime.clips.folder import FolderPipeline
 
     with FolderPipeline(load_bundle(folder), clips, device) as pipeline:
         engine = pipeline.classifier.engine
@@ -234,7 +234,7 @@ def folder_row(folder: Path, device: str, precision: str, clips: list[Path], ext
 
 def live_row(engine, precision: str, rounds: int) -> Row:
     """One new frame through the extractor plus the head on the window: a live prediction's cost."""
-    from vclf.runtime.live import StreamingClassifier
+    from vclf.runtime.live.loop import StreamingClassifier
 
     stream = StreamingClassifier(engine)
     size = engine.bundle.image_size
@@ -278,9 +278,9 @@ def run_suite(build: Path, device: str, dry_run: bool, say: Callable[[str], None
 
 def streams_rows(engine, precision: str, counts: tuple[int, ...], rounds: int) -> list[Row]:
     """A multi-source step over ``count`` sources' frames, batched and one source at a time."""
-    from vclf.runtime.capture import CapturedFrame
-    from vclf.runtime.multi_live import SourceState, step
-    from vclf.runtime.window import FeatureRing, Smoother
+    from vclf.runtime.live.capture import CapturedFrame
+    from vclf.runtime.live.multi_source import SourceState, step
+    from vclf.runtime.live.feature_ring import FeatureRing, Smoother
 
     bundle, rows = engine.bundle, []
     rng = np.random.default_rng(2)

@@ -9,11 +9,11 @@ import json
 import sys
 
 from vclf.runtime.bundle import load_bundle
-from vclf.runtime.capture import quiet_opencv
+from vclf.runtime.live.capture import quiet_opencv
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import VclfError
-from vclf.runtime.live import LoopSettings
-from vclf.runtime.multi_live import run_sources
+from vclf.runtime.live.loop import LoopSettings
+from vclf.runtime.live.multi_source import run_sources
 from vclf.runtime.sources import resolve_source
 
 

@@ -19,7 +19,7 @@ from measure import FASTEST, Row, measure
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.providers import CPU
-from vclf.runtime.live import StreamingClassifier
+from vclf.runtime.live.loop import StreamingClassifier
 
 ROUNDS = 40
 

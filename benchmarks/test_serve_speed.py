@@ -34,7 +34,7 @@ import pytest
 from support.commands import BackgroundCommand
 from measure import cpu_flags
 from support.streaming import MjpegServer, MjpegViewer
-from vclf.runtime.watch import MAX_VIEW_FPS
+from vclf.runtime.serve.watch import MAX_VIEW_FPS
 from vclf.runtime.video_writer import write_video
 from vclf.train.synth import random_spec, render_clip
 

@@ -26,7 +26,7 @@ import numpy as np
 from vclf.runtime.bundle import BUNDLE_FILE, Bundle, load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.files import atomic_write
-from vclf.runtime.live import StreamingClassifier
+from vclf.runtime.live.loop import StreamingClassifier
 from vclf.train import run as rd
 from vclf.train.backbones import BACKBONES, SettingError, check_backbone_settings
 from vclf.train.evaluate import evaluate_bundle

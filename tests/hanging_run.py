@@ -7,7 +7,7 @@ tests that time, signal or kill it.
 import sys
 
 from support.decoders import decode_or_hang
-from vclf.runtime import pipeline
+from vclf.runtime.clips import folder as pipeline
 from vclf.runtime.cli.main import main
 from vclf.runtime.video import read_clip
 

@@ -34,7 +34,7 @@ from support.fixtures import built
 from support.streaming import MjpegServer, RtspServer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
-from vclf.runtime.events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT
+from vclf.runtime.live.events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT
 from vclf.runtime.video_writer import FPS, write_video
 from vclf.train.synth import action_stream
 

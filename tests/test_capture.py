@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from support.clips import counting_frames
-from vclf.runtime import capture as capture_module
-from vclf.runtime.capture import CapturedFrame, FrameBuffer, LiveCapture, backoff_delay
+from vclf.runtime.live import capture as capture_module
+from vclf.runtime.live.capture import CapturedFrame, FrameBuffer, LiveCapture, backoff_delay
 from vclf.runtime.errors import BadInputError, SourceUnavailableError
 from vclf.runtime.sources import resolve_source
 from vclf.runtime.video_writer import write_video

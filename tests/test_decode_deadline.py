@@ -12,8 +12,8 @@ from support.commands import BackgroundCommand
 from support.decoders import HANGING_RUN, decode_or_hang
 from support.processes import descendants, running
 from vclf.runtime.bundle import load_bundle
-from vclf.runtime.decoders import DEADLINE_BASE_S, DEADLINE_BYTES_PER_S, default_deadline
-from vclf.runtime.pipeline import FolderPipeline
+from vclf.runtime.clips.decoders import DEADLINE_BASE_S, DEADLINE_BYTES_PER_S, default_deadline
+from vclf.runtime.clips.folder import FolderPipeline
 from vclf.runtime.video_writer import write_video
 
 

@@ -9,7 +9,7 @@ and falls as the next clip's frames push it out.
 import numpy as np
 import pytest
 
-from vclf.runtime.events import EventSettings, EventTracker
+from vclf.runtime.live.events import EventSettings, EventTracker
 
 LABELS = ["grow", "shrink", "spin"]
 STEP_S = 0.2  # one prediction per stride-th frame: 25 fps, stride 5

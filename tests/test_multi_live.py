@@ -22,9 +22,9 @@ from support.streaming import MjpegServer, RtspServer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import SourceUnavailableError
-from vclf.runtime.events import EventSettings, EventTracker
-from vclf.runtime.live import LivePrediction, LoopSettings, run_live
-from vclf.runtime.multi_live import TILE, run_sources, tile
+from vclf.runtime.live.events import EventSettings, EventTracker
+from vclf.runtime.live.loop import LivePrediction, LoopSettings, run_live
+from vclf.runtime.live.multi_source import TILE, run_sources, tile
 from vclf.runtime.sources import Source, resolve_source
 
 CLIP_FRAMES = 40

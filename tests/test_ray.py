@@ -24,8 +24,8 @@ from support.processes import descendants, listening_addresses, running
 from support.commands import assert_one_line_error
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.classify import Classifier
-from vclf.runtime.cluster import ClusterMap, ray_runtime
-from vclf.runtime.cluster_pipeline import BundleWorker, ClusterPipeline
+from vclf.runtime.cluster.ray_engine import ClusterMap, ray_runtime
+from vclf.runtime.cluster.pipeline import BundleWorker, ClusterPipeline
 from vclf.runtime.errors import VclfError
 
 pytestmark = pytest.mark.xdist_group("ray")  # one worker, one Ray runtime

@@ -29,9 +29,9 @@ from support.clips import action_replay, counting_frames, replay_fps
 from support.commands import BIN, EVERY_ACTION, BackgroundCommand, run_command
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
-from vclf.runtime.events import Event
-from vclf.runtime import record as record_module
-from vclf.runtime.record import Recorder, folder_name
+from vclf.runtime.live.events import Event
+from vclf.runtime.serve import record as record_module
+from vclf.runtime.serve.record import Recorder, folder_name
 from vclf.runtime.video_writer import write_video
 
 DOCS_SCREENSHOT = Path(__file__).parents[1] / "docs" / "serve-page.png"

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from vclf.runtime.cluster import Cluster, ClusterMap, ray_runtime
+from vclf.runtime.cluster.ray_engine import Cluster, ClusterMap, ray_runtime
 from vclf.runtime.errors import VclfError
 from vclf.runtime.sampling import ClipSampling
 from vclf.runtime.video import Clip

@@ -27,7 +27,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from vclf.runtime.cluster import Cluster
+from vclf.runtime.cluster.ray_engine import Cluster
 from vclf.runtime.errors import BadInputError, VclfError
 from vclf.runtime.files import atomic_write
 from vclf.runtime.preprocess import IMAGE_SIZE

@@ -17,9 +17,9 @@ from .options import Output
 
 if TYPE_CHECKING:
     from ..classify import Classifier, ClipResult
-    from ..cluster import Cluster
-    from ..cluster_pipeline import ClusterPipeline
-    from ..pipeline import FolderPipeline, Outcome
+    from ..cluster.ray_engine import Cluster
+    from ..cluster.pipeline import ClusterPipeline
+    from ..clips.folder import FolderPipeline, Outcome
 
 
 def describe_engine(classifier: "Classifier") -> str:
@@ -76,7 +76,7 @@ def run_clip(source: Source, model_dir: str, device: str, output: Output) -> Non
 def run_folder(source: Source, model_dir: str, device: str, output: Output, table: Path | None, decode_timeout: float | None) -> None:
     """The files of a folder, glob or listing (or one file with ``--out`` or ``--decode-timeout``), decoded by workers; exits."""
     from ..bundle import load_bundle
-    from ..pipeline import FolderPipeline
+    from ..clips.folder import FolderPipeline
 
     bundle = load_bundle(model_dir)
     with FolderPipeline(bundle, source.files, device, output.top_k, decode_timeout=decode_timeout, verbose=output.verbose) as pipeline:
@@ -88,8 +88,8 @@ def run_folder(source: Source, model_dir: str, device: str, output: Output, tabl
 def run_on_cluster(source: Source, model_dir: str, device: str, output: Output, table: Path | None, cluster: "Cluster | None") -> None:
     """The files decoded by Ray tasks and classified by Ray actors (``cluster`` says where); exits."""
     from ..bundle import load_bundle
-    from ..cluster import describe_cluster, ray_runtime
-    from ..cluster_pipeline import ClusterPipeline
+    from ..cluster.ray_engine import describe_cluster, ray_runtime
+    from ..cluster.pipeline import ClusterPipeline
 
     assert cluster is not None  # run_kind chose Ray because one was asked for
     bundle = load_bundle(model_dir)
@@ -113,7 +113,7 @@ def classify_many(pipeline: "FolderPipeline | ClusterPipeline", output: Output, 
     ``pipeline`` is a FolderPipeline or a ClusterPipeline. Returns the exit
     code: that of the last failure, 0 when none failed.
     """
-    from ..pipeline import Summary
+    from ..clips.folder import Summary
 
     summary, exit_code = Summary(), 0
 
@@ -132,7 +132,7 @@ def classify_many(pipeline: "FolderPipeline | ClusterPipeline", output: Output, 
     if table is None:
         deque(reported(), maxlen=0)
     else:
-        from ..results_table import write_results_table
+        from ..clips.table import write_results_table
 
         write_results_table(table, reported())
     click.echo(f"vclf-run: {summary.line()}", err=True)

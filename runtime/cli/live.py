@@ -12,8 +12,8 @@ from .options import EventOptions, LiveSettings, Output, WatchSettings
 
 if TYPE_CHECKING:
     from ..engine import Engine
-    from ..events import Event
-    from ..live import LivePrediction, LoopSettings
+    from ..live.events import Event
+    from ..live.loop import LivePrediction, LoopSettings
 
 PROG = "vclf-run"
 
@@ -41,7 +41,7 @@ def use_display(requested: bool | None) -> bool:
     """A window when asked for (or by default) and one can open; says why not when asked for and it cannot."""
     if requested is False:
         return False
-    from ..display import window_problem
+    from ..live.display import window_problem
 
     problem = window_problem()
     if requested and problem:
@@ -52,7 +52,7 @@ def use_display(requested: bool | None) -> bool:
 def live_engine(model_dir: str, device: str, verbose: bool) -> "Engine":
     """The bundle's engine, with OpenCV's own warnings off (a reconnect is reported once, by vclf)."""
     from ..bundle import load_bundle
-    from ..capture import quiet_opencv
+    from ..live.capture import quiet_opencv
     from ..engine import Engine
 
     quiet_opencv()
@@ -61,14 +61,14 @@ def live_engine(model_dir: str, device: str, verbose: bool) -> "Engine":
 
 def loop_settings(live: LiveSettings, output: Output, engine: "Engine") -> "LoopSettings":
     """The loop's settings from the options; the stride defaults to the bundle's, the spacing seen in training."""
-    from ..live import LoopSettings
+    from ..live.loop import LoopSettings
 
     return LoopSettings(live.stride or engine.bundle.live_stride, live.smooth, output.top_k, live.reconnect)
 
 
 def run_live_source(source: Source, model_dir: str, device: str, output: Output, live: LiveSettings) -> None:
     """One camera or stream (or a file with ``--live``) classified continuously in this process."""
-    from ..live import run_live
+    from ..live.loop import run_live
 
     if not source.live and source.kind != FILE:
         raise click.UsageError(f"--live replays one video file; {source.text} names a {source.kind}")
@@ -131,9 +131,9 @@ def run_several(
     Predictions are printed unless ``--events`` is given, then only the
     events; ``--serve`` and ``--record`` get the events either way (the page's
     log and the clips are made of them)."""
-    from ..events import EventSettings
-    from ..multi_live import run_sources
-    from ..watchers import looking_on
+    from ..live.events import EventSettings
+    from ..live.multi_source import run_sources
+    from ..serve.watchers import looking_on
 
     if output.gif_path:
         raise click.UsageError("--gif saves one live source's frames; several sources or --events do not keep them")

@@ -35,7 +35,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..cluster import Cluster
+    from ..cluster.ray_engine import Cluster
     from ..sources import Source
 
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT
-from ..record import PREROLL_CAP_MB, QUEUE_MB
+from ..live.events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT
+from ..serve.record import PREROLL_CAP_MB, QUEUE_MB
 
 if TYPE_CHECKING:
-    from ..cluster import Cluster
+    from ..cluster.ray_engine import Cluster
 
 ENGINES = ("local", "ray")
 LIVE_OPTIONS = ("stride", "smooth", "display", "reconnect")
@@ -106,7 +106,7 @@ def engine_options(command: Callable) -> Callable:
 def cluster_of(engine: str, address: str | None, workers: int | None) -> "Cluster | None":
     """The Cluster the engine options ask for; None for the local engine (where ``--address`` and ``--workers`` are usage errors)."""
     if engine == "ray":
-        from ..cluster import Cluster
+        from ..cluster.ray_engine import Cluster
 
         return Cluster(address, workers)
     if address or workers:

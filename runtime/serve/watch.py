@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import cv2
 
-from .capture import CapturedFrame
-from .live import FPS_PREDICTIONS, LivePrediction, overlay_stats
+from ..live.capture import CapturedFrame
+from ..live.loop import FPS_PREDICTIONS, LivePrediction, overlay_stats
 from .metrics import Metrics
-from .multi_live import SourceState
-from .overlay import draw_overlay
+from ..live.multi_source import SourceState
+from ..live.overlay import draw_overlay
 
 MAX_VIEW_FPS = 10.0  # the most overlay images a second a source's viewers get
 JPEG_QUALITY = 80

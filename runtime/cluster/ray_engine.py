@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from .decoders import Decode, decode_or_error
-from .providers import DeviceUnavailableError
-from .errors import BadInputError, MissingPackageError, SourceUnavailableError, VclfError, first_line
-from .sampling import ClipSampling
-from .video import read_clip
+from ..clips.decoders import Decode, decode_or_error
+from ..providers import DeviceUnavailableError
+from ..errors import BadInputError, MissingPackageError, SourceUnavailableError, VclfError, first_line
+from ..sampling import ClipSampling
+from ..video import read_clip
 
 PER_WORKER = 4  # calls decoded or queued ahead per worker: a few MB a clip, and no worker waits for work
 RESTARTS = 3  # times a lost worker is restarted and its calls run again

@@ -12,12 +12,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bundle import Bundle
-from .classify import Classifier, ClipResult
+from ..bundle import Bundle
+from ..classify import Classifier, ClipResult
 from .decoders import Decode, Decoded, DecoderPool
-from .engine import EXTRACT_BATCH
-from .errors import VclfError
-from .video import Clip, read_clip
+from ..engine import EXTRACT_BATCH
+from ..errors import VclfError
+from ..video import Clip, read_clip
 
 DECODE_AHEAD = 16  # clips decoded ahead of the first one not yet reported (~3 MB each at 224 px)
 

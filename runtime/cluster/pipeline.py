@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import Bundle
-from .classify import Classifier, ClipResult
-from .cluster import ClusterMap
-from .engine import EXTRACT_BATCH
-from .errors import VclfError
-from .pipeline import Outcome
-from .video import Clip
+from ..bundle import Bundle
+from ..classify import Classifier, ClipResult
+from .ray_engine import ClusterMap
+from ..engine import EXTRACT_BATCH
+from ..errors import VclfError
+from ..clips.folder import Outcome
+from ..video import Clip
 
 
 def without_pixels(clip: Clip) -> Clip:

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .capture import CapturedFrame
-from .events import Event, EventSettings
-from .live import LivePrediction
-from .signals import stop_requests
-from .multi_live import SourceState
+from ..live.capture import CapturedFrame
+from ..live.events import Event, EventSettings
+from ..live.loop import LivePrediction
+from ..signals import stop_requests
+from ..live.multi_source import SourceState
 
 if TYPE_CHECKING:  # imported for --serve and --record only
     from .record import Recorder

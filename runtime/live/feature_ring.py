@@ -9,7 +9,7 @@ from collections import deque
 
 import numpy as np
 
-from .sampling import frame_mask, pad_sequence
+from ..sampling import frame_mask, pad_sequence
 
 
 class FeatureRing:

@@ -13,7 +13,7 @@ import socket
 import cv2
 import numpy as np
 
-from .builds import NO_GUI, distribution_of, opencv_gui
+from ..builds import NO_GUI, distribution_of, opencv_gui
 
 QUIT_KEYS = (ord("q"), 27)  # q, Esc
 DISPLAY = re.compile(r"^(?P<host>[^:]*):(?P<number>\d+)(\.\d+)?$")

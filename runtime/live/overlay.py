@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .classify import Prediction
+from ..classify import Prediction
 
 MIN_WIDTH = 480  # small frames are enlarged so the text stays readable
 FONT = cv2.FONT_HERSHEY_SIMPLEX

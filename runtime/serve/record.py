@@ -36,8 +36,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .capture import REPLAY_FPS_FALLBACK, LiveCapture
-from .events import Event
+from ..live.capture import REPLAY_FPS_FALLBACK, LiveCapture
+from ..live.events import Event
 
 PREROLL_CAP_MB = 256  # the most a source's pre-roll ring holds
 QUEUE_MB = 2 * PREROLL_CAP_MB  # frames waiting for the writer, all sources together: a clip's pre-roll and as much again

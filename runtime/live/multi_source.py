@@ -33,17 +33,17 @@ import cv2
 import numpy as np
 
 from .capture import CapturedFrame, LiveCapture
-from .classify import rank
+from ..classify import rank
 from .display import Window
-from .engine import Engine
-from .errors import SourceUnavailableError, VclfError
+from ..engine import Engine
+from ..errors import SourceUnavailableError, VclfError
 from .events import Event, EventSettings, EventTracker
-from .live import FPS_PREDICTIONS, LivePrediction, LiveSummary, LoopSettings, overlay_stats
-from .signals import stop_requests
+from .loop import FPS_PREDICTIONS, LivePrediction, LiveSummary, LoopSettings, overlay_stats
+from ..signals import stop_requests
 from .overlay import draw_caption, draw_overlay
-from .preprocess import prepare_frame
-from .sources import Source
-from .window import FeatureRing, Smoother
+from ..preprocess import prepare_frame
+from ..sources import Source
+from .feature_ring import FeatureRing, Smoother
 
 # The wait before looking again when no source has a frame. A step never waits for more frames: on the
 # CPU a frame's extractor cost hardly falls with the batch, and waiting 5 ms for other sources' frames

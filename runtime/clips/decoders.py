@@ -24,9 +24,9 @@ from pathlib import Path
 
 import cv2
 
-from .errors import BadInputError, VclfError
-from .sampling import ClipSampling
-from .video import Clip
+from ..errors import BadInputError, VclfError
+from ..sampling import ClipSampling
+from ..video import Clip
 
 Decode = Callable[[Path, ClipSampling], Clip]
 Decoded = tuple[int, Clip | VclfError]  # (position in the input, the clip or why it failed)

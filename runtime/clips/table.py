@@ -10,9 +10,9 @@ in groups as they come, to scratch; the table appears whole when the run ends.
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import MissingPackageError
-from .files import atomic_write
-from .pipeline import Outcome
+from ..errors import MissingPackageError
+from ..files import atomic_write
+from .folder import Outcome
 
 ROWS_PER_GROUP = 4096
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import SourceUnavailableError
-from .sources import CAMERA, STREAM, Source
-from .video import open_video
+from ..errors import SourceUnavailableError
+from ..sources import CAMERA, STREAM, Source
+from ..video import open_video
 
 OPEN_TIMEOUT_MS = 5000
 READ_TIMEOUT_MS = 3000

@@ -8,7 +8,7 @@ threads). Every series is labelled with its ``source``.
 
 from collections.abc import Iterator
 
-from .errors import MissingPackageError
+from ..errors import MissingPackageError
 
 try:
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest

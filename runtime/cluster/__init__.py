@@ -1,0 +1,1 @@
+"""``--engine ray``: Ray tasks decode and Ray actors classify, results in input order."""
