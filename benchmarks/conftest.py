@@ -70,9 +70,7 @@ def quick(request) -> bool:
 def full_run(tmp_path_factory) -> Path:
     """A small fitted run at 224x224: 12 training and 4 test synthetic clips per class."""
 
-    data = built(
-        tmp_path_factory, "bench-data", lambda out: run_command("vclf-train", "synth", out, "--seed", "0", *FULL_RUN_CLIPS)
-    )
+    data = built(tmp_path_factory, "bench-data", lambda out: run_command("vclf-train", "synth", out, "--seed", "0", *FULL_RUN_CLIPS))
     return built(
         tmp_path_factory,
         "bench-run",
@@ -93,9 +91,7 @@ def bundles(request, quick, run_dir, tmp_path_factory) -> dict[str, Path]:
         return {"fp32": request.getfixturevalue("bundle"), "int8": request.getfixturevalue("int8_bundle")}
     return {
         "fp32": built(tmp_path_factory, "bench-fp32", lambda out: run_command("vclf-export", run_dir, "--out", out)),
-        "int8": built(
-            tmp_path_factory, "bench-int8", lambda out: run_command("vclf-export", run_dir, "--out", out, *INT8_EXPORT)
-        ),
+        "int8": built(tmp_path_factory, "bench-int8", lambda out: run_command("vclf-export", run_dir, "--out", out, *INT8_EXPORT)),
     }
 
 
@@ -131,6 +127,7 @@ class Clip:
 def clip(run_dir, keras_models) -> Clip:
     """The first test clip with at least as many frames as the sequence, sampled as the bundle samples."""
     from keras_example import keras_answer
+
     from vclf.runtime.sampling import frame_mask
     from vclf.runtime.video import count_frames, read_clip
     from vclf.train.dataset import read_split
@@ -242,8 +239,19 @@ def edge_bundle(dataset, feature_cache, tmp_path_factory) -> Path:
         tmp_path_factory,
         "run-mobilenet",
         lambda out: run_command(
-            "vclf-train", "fit", dataset, "--out", out, "--weights", "none", "--backbone", "mobilenet_v3_small",
-            "--image-size", str(SESSION_IMAGE_SIZE), "--cache", feature_cache,
+            "vclf-train",
+            "fit",
+            dataset,
+            "--out",
+            out,
+            "--weights",
+            "none",
+            "--backbone",
+            "mobilenet_v3_small",
+            "--image-size",
+            str(SESSION_IMAGE_SIZE),
+            "--cache",
+            feature_cache,
         ),
     )
     return built(tmp_path_factory, "bundle-mobilenet", export)

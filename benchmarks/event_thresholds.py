@@ -33,8 +33,8 @@ from pathlib import Path
 
 import click
 import numpy as np
-
 from live_switch import CLIP_FRAMES, window_probabilities
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.live.events import EventSettings, EventTracker

@@ -79,10 +79,17 @@ def describe_machine(engine_note: str) -> dict:
     if found:
         query = ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]
         done = subprocess.run(query, capture_output=True, text=True)
-        gpu = done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else f"nvidia-smi failed: {done.stderr.strip()[:200]}"
+        gpu = (
+            done.stdout.strip().splitlines()[0]
+            if done.returncode == 0 and done.stdout.strip()
+            else f"nvidia-smi failed: {done.stderr.strip()[:200]}"
+        )
     cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.processor())
     flags = next((line.split(":", 1)[1].split() for line in _cpuinfo() if line.startswith("flags")), [])
-    build = next((d.metadata["Name"] for d in importlib.metadata.distributions() if (d.metadata["Name"] or "").startswith("onnxruntime")), "onnxruntime")
+    build = next(
+        (d.metadata["Name"] for d in importlib.metadata.distributions() if (d.metadata["Name"] or "").startswith("onnxruntime")),
+        "onnxruntime",
+    )
     from onnxruntime.capi import build_and_package_info
 
     return {
@@ -133,7 +140,9 @@ def timed(call: Callable[[], object], rounds: int) -> np.ndarray:
     return np.array(seconds)
 
 
-def row(group: str, variant: str, precision: str, provider: str, batch: int, unit: str, items: int, seconds: np.ndarray, note: str = "") -> Row:
+def row(
+    group: str, variant: str, precision: str, provider: str, batch: int, unit: str, items: int, seconds: np.ndarray, note: str = ""
+) -> Row:
     p50, p99 = np.percentile(seconds, [50, 99])
     return Row(group, variant, precision, provider, batch, unit, items, p50 * 1e3, p99 * 1e3, items / p50, len(seconds), note)
 
@@ -166,7 +175,7 @@ def extractor_rows(engine, precision: str, batches: tuple[int, ...], rounds: int
         features = ort.OrtValue.ortvalue_from_shape_and_type([batch, bundle.feature_size], np.float32, device, 0)
         resident = ort.OrtValue.ortvalue_from_numpy(frames, device, 0)
 
-        def bound(frames_input) -> Callable[[], None]:
+        def bound(frames_input, features=features) -> Callable[[], None]:
             binding = session.io_binding()
             if isinstance(frames_input, np.ndarray):
                 binding.bind_cpu_input("frames", frames_input)
@@ -176,7 +185,7 @@ def extractor_rows(engine, precision: str, batches: tuple[int, ...], rounds: int
             return lambda: session.run_with_iobinding(binding)
 
         for variant, call in (
-            ("run, host arrays in and out", lambda: session.run(None, {"frames": frames})),
+            ("run, host arrays in and out", lambda frames=frames: session.run(None, {"frames": frames})),
             ("I/O binding, frames copied once, features stay on device", bound(frames)),
             ("I/O binding, frames resident on device", bound(resident)),
         ):
@@ -200,14 +209,25 @@ def head_row(engine, precision: str, rounds: int) -> Row:
     bundle = engine.bundle
     frames = np.zeros((bundle.sequence_length, bundle.image_size, bundle.image_size, 3), np.uint8)
     seconds = timed(lambda: engine.classify_clip(frames), rounds)
-    return row("clip", "extractor + head on device features (I/O binding), no decoding", precision, engine.provider, bundle.sequence_length, "clips", 1, seconds)
+    return row(
+        "clip",
+        "extractor + head on device features (I/O binding), no decoding",
+        precision,
+        engine.provider,
+        bundle.sequence_length,
+        "clips",
+        1,
+        seconds,
+    )
 
 
 def clip_row(classifier, precision: str, clip: Path, rounds: int) -> Row:
     """One clip file end to end: decode and sample, extractor, head."""
     seconds = timed(lambda: classifier.classify_file(clip), rounds)
     engine = classifier.engine
-    return row("clip", "one clip end to end, decoding included", precision, engine.provider, engine.bundle.sequence_length, "clips", 1, seconds)
+    return row(
+        "clip", "one clip end to end, decoding included", precision, engine.provider, engine.bundle.sequence_length, "clips", 1, seconds
+    )
 
 
 def folder_row(folder: Path, device: str, precision: str, clips: list[Path], extractor: list[Row]) -> Row:
@@ -229,7 +249,20 @@ def folder_row(folder: Path, device: str, precision: str, clips: list[Path], ext
     bound = nearest.throughput / frames_per_clip
     rate = len(clips) / seconds
     note = f"{rate / bound:.0%} of the extractor bound ({bound:.1f} clips/s: batch {nearest.batch} at {nearest.throughput:.0f} frames/s, {frames_per_clip:.0f} frames a clip)"
-    return Row("folder", f"folder pipeline, {len(clips)} clips", precision, engine.provider, batch, "clips", len(clips), seconds * 1e3, seconds * 1e3, rate, 1, note)
+    return Row(
+        "folder",
+        f"folder pipeline, {len(clips)} clips",
+        precision,
+        engine.provider,
+        batch,
+        "clips",
+        len(clips),
+        seconds * 1e3,
+        seconds * 1e3,
+        rate,
+        1,
+        note,
+    )
 
 
 def live_row(engine, precision: str, rounds: int) -> Row:
@@ -270,7 +303,11 @@ def run_suite(build: Path, device: str, dry_run: bool, say: Callable[[str], None
             say(f"bench-gpu: {precision} bundle on {engine.provider}")
             extractor = extractor_rows(engine, precision, batches, rounds)
             rows += extractor
-            rows += [head_row(engine, precision, rounds), clip_row(classifier, precision, clips[0], rounds), live_row(engine, precision, rounds)]
+            rows += [
+                head_row(engine, precision, rounds),
+                clip_row(classifier, precision, clips[0], rounds),
+                live_row(engine, precision, rounds),
+            ]
             rows += streams_rows(engine, precision, streams, rounds)
             rows.append(folder_row(folder, chosen if engine.provider != "CPUExecutionProvider" else "cpu", precision, clips, extractor))
     return machine, rows
@@ -279,8 +316,8 @@ def run_suite(build: Path, device: str, dry_run: bool, say: Callable[[str], None
 def streams_rows(engine, precision: str, counts: tuple[int, ...], rounds: int) -> list[Row]:
     """A multi-source step over ``count`` sources' frames, batched and one source at a time."""
     from vclf.runtime.live.capture import CapturedFrame
-    from vclf.runtime.live.multi_source import SourceState, step
     from vclf.runtime.live.feature_ring import FeatureRing, Smoother
+    from vclf.runtime.live.multi_source import SourceState, step
 
     bundle, rows = engine.bundle, []
     rng = np.random.default_rng(2)
@@ -291,8 +328,8 @@ def streams_rows(engine, precision: str, counts: tuple[int, ...], rounds: int) -
         ]
         due = [(state, CapturedFrame(0, rng.integers(0, 256, CAMERA_FRAME, dtype=np.uint8), 0.0, 0.0, 0)) for state in states]
         for variant, call in (
-            (f"{count} streams, one batched step", lambda: step(engine, due)),
-            (f"{count} streams, one step per source", lambda: [step(engine, [one]) for one in due]),
+            (f"{count} streams, one batched step", lambda due=due: step(engine, due)),
+            (f"{count} streams, one step per source", lambda due=due: [step(engine, [one]) for one in due]),
         ):
             seconds = timed(call, rounds)
             rows.append(row("streams", variant, precision, engine.provider, count, "predictions", count, seconds))
@@ -333,11 +370,21 @@ def markdown(machine: dict, rows: list[Row], dry_run: bool) -> str:
     ]
     for precision, guard in machine.get("guard", {}).items():
         if guard:
-            lines.append(f"- {precision} guard (from its bundle.json): feature cosine mean {guard['cosine_mean']:.5f}, min {guard['cosine_min']:.5f}, top-1 agreement {guard['top1_agreement']:.3f} over {guard['clips']} clips")
+            lines.append(
+                f"- {precision} guard (from its bundle.json): feature cosine mean {guard['cosine_mean']:.5f}, min {guard['cosine_min']:.5f}, top-1 agreement {guard['top1_agreement']:.3f} over {guard['clips']} clips"
+            )
     for group in dict.fromkeys(r.group for r in rows):
-        lines += ["", f"## {group}", "", "| variant | precision | provider | batch | p50 ms | p99 ms | throughput | rounds | note |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "",
+            f"## {group}",
+            "",
+            "| variant | precision | provider | batch | p50 ms | p99 ms | throughput | rounds | note |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|",
+        ]
         for r in (r for r in rows if r.group == group):
-            lines.append(f"| {r.variant} | {r.precision} | {r.provider} | {r.batch} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.throughput:.1f} {r.unit}/s | {r.rounds} | {r.note} |")
+            lines.append(
+                f"| {r.variant} | {r.precision} | {r.provider} | {r.batch} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.throughput:.1f} {r.unit}/s | {r.rounds} | {r.note} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -351,7 +398,12 @@ def chart(rows: list[Row], path: Path) -> None:
     extractor = [r for r in rows if r.group == "extractor"]
     for key in dict.fromkeys((r.precision, r.provider, r.variant) for r in extractor):
         points = [r for r in extractor if (r.precision, r.provider, r.variant) == key]
-        axes.plot([r.batch for r in points], [r.throughput for r in points], marker="o", label=f"{key[0]} {key[1].replace('ExecutionProvider', '')}: {key[2]}")
+        axes.plot(
+            [r.batch for r in points],
+            [r.throughput for r in points],
+            marker="o",
+            label=f"{key[0]} {key[1].replace('ExecutionProvider', '')}: {key[2]}",
+        )
     axes.set_xscale("log")
     axes.set_xlabel("frames per extractor call")
     axes.set_ylabel("frames/s (p50)")

@@ -35,9 +35,7 @@ def window_probabilities(engine: Engine, frames: list[np.ndarray]) -> np.ndarray
     features = engine.extract(np.stack([prepare_frame(f, bundle.image_size) for f in frames[:: bundle.live_stride]]))
     length = bundle.sequence_length
     windows = [features[max(0, k + 1 - length) : k + 1] for k in range(len(features))]
-    return engine.classify(
-        np.stack([pad_sequence(w, length) for w in windows]), np.stack([frame_mask(len(w), length) for w in windows])
-    )
+    return engine.classify(np.stack([pad_sequence(w, length) for w in windows]), np.stack([frame_mask(len(w), length) for w in windows]))
 
 
 def window_labels(engine: Engine, frames: list[np.ndarray]) -> list[str]:

@@ -177,7 +177,10 @@ def graph_gflop(path: Path, batch: int = 1) -> float:
             if dim.dim_param:
                 dim.dim_value = batch
     inferred = onnx.shape_inference.infer_shapes(model)
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in (*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input)}
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in (*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input)
+    }
     shapes.update({init.name: list(init.dims) for init in inferred.graph.initializer})
     flop = 0
     for node in inferred.graph.node:

@@ -9,9 +9,9 @@ import json
 import sys
 
 from vclf.runtime.bundle import load_bundle
-from vclf.runtime.live.capture import quiet_opencv
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import VclfError
+from vclf.runtime.live.capture import quiet_opencv
 from vclf.runtime.live.loop import LoopSettings
 from vclf.runtime.live.multi_source import run_sources
 from vclf.runtime.sources import resolve_source

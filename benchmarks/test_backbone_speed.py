@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from support.commands import run_command
+
 from vclf.export.sweep import measure_latency
 from vclf.runtime.bundle import load_bundle
 

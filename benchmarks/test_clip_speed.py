@@ -9,10 +9,10 @@ batched on the same first frames; vclf's against Keras on its sampled frames.
 
 import numpy as np
 import pytest
-
 from checks import CLIP_TOLERANCE, same_probabilities
 from keras_example import first_frames_answer, sequence_prediction
 from measure import KERAS, Row, measure
+
 from vclf.runtime.classify import Classifier
 from vclf.runtime.providers import CPU
 

@@ -17,11 +17,11 @@ summed in pairs, without VNNI's one-instruction dot product).
 
 import numpy as np
 import pytest
-
 from checks import same_features
 from keras_example import prepare_single_video
 from lite_models import LiteExtractor
 from measure import FASTEST, KERAS, Row, cpu_flags, graph_gflop, measure
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.graph_cache import create_session

@@ -26,15 +26,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from checks import each_clip_matches
 from keras_example import first_frames_answer, keras_answer
 from measure import FASTEST, KERAS, MEDIAN, Command, Row, measure, printed_results
+
 from vclf.runtime.providers import CPU
 from vclf.runtime.sampling import ClipSampling
 from vclf.runtime.video import read_clip
-from vclf.train.run import load_run
 from vclf.runtime.video_writer import FPS, write_video
+from vclf.train.run import load_run
 from vclf.train.synth import CLASSES, random_spec, render_clip
 
 FOLDER_CLIPS, FOLDER_SECONDS, FOLDER_SIZE = 12, 10, (320, 240)

@@ -11,9 +11,9 @@ Keras ``predict_on_batch``.
 
 import numpy as np
 import pytest
-
 from checks import same_probabilities
 from measure import FASTEST, KERAS, Row, measure
+
 from vclf.runtime.graph_cache import create_session
 from vclf.runtime.providers import CPU
 

@@ -13,13 +13,13 @@ T calls of one, so the ratio stays under T.
 
 import numpy as np
 import pytest
-
 from checks import CLIP_TOLERANCE, same_probabilities
 from measure import FASTEST, Row, measure
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
-from vclf.runtime.providers import CPU
 from vclf.runtime.live.loop import StreamingClassifier
+from vclf.runtime.providers import CPU
 
 ROUNDS = 40
 

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from support.commands import BackgroundCommand
 from measure import cpu_flags
+from support.commands import BackgroundCommand
 from support.streaming import MjpegServer
+
 from vclf.runtime.video_writer import write_video
 from vclf.train.synth import random_spec, render_clip
 
@@ -153,7 +153,10 @@ def test_several_sources_batched_against_separate_processes_and_sequential_steps
 
 
 def print_table(title: str, case: str) -> None:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
     flags = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "sse4", "fma", "amx"))))
     print(f"\n{title}: {cpu}, {os.cpu_count()} CPUs ({flags}); load average {os.getloadavg()[0]:.2f}")
     print(f"{'N':>3} {'arrangement':<11}{'pred/s':>9}{'of stride rate':>16}{'p50 ms':>9}{'p95 ms':>9}{'dropped':>9}")

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-
 from checks import WrongOutput, same_features
 from measure import FASTEST, Row, measure
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.providers import CPU

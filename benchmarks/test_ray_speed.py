@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from measure import Command, Row, measure, printed_results
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.providers import CPU
@@ -72,7 +72,9 @@ def test_folder_on_each_engine(benchmark, bundles, ray_folder, engine):
         for source, expected in ANSWERS.items():
             np.testing.assert_allclose(answers[source], expected, atol=1e-6, err_msg=f"{engine}: {source}")
 
-    command = Command("vclf-run", ray_folder, "--model", bundles["fp32"], "--json", "--device", "cpu", *ENGINES[engine], parse=parse_and_keep_rate)
+    command = Command(
+        "vclf-run", ray_folder, "--model", bundles["fp32"], "--json", "--device", "cpu", *ENGINES[engine], parse=parse_and_keep_rate
+    )
     row = Row(f"vclf-run folder of {CLIPS} clips, {engine}", CPU, "fp32", "clips", CLIPS)
     measure(benchmark, row, lambda: command, check, rounds=1, warm_up=False)
     benchmark.extra_info["summary_clips_per_second"] = rates[-1]

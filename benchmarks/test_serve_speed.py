@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from support.commands import BackgroundCommand
 from measure import cpu_flags
+from support.commands import BackgroundCommand
 from support.streaming import MjpegServer, MjpegViewer
+
 from vclf.runtime.serve.watch import MAX_VIEW_FPS
 from vclf.runtime.video_writer import write_video
 from vclf.train.synth import random_spec, render_clip
@@ -107,7 +107,10 @@ def test_latency_without_serve_with_serve_and_no_viewer_and_with_two_viewers(bun
 
 
 def print_table(meta: dict) -> None:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
     flags = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "sse4", "fma", "amx"))))
     print(f"\n--serve cost, {meta['precision']} {meta['image_size']} px, stride {meta['live_stride']}, one {SOURCE_FPS:.0f} fps source")
     print(f"{cpu}, {os.cpu_count()} CPUs ({flags}); load average {os.getloadavg()[0]:.2f}")

@@ -14,9 +14,9 @@ parsing. A bare interpreter's start is the row beside them.
 import json
 
 import pytest
-
 from checks import each_clip_matches
 from measure import FASTEST, Command, Finished, Row, measure, printed_results
+
 from vclf.runtime.providers import CPU
 
 ROUNDS = 5
@@ -37,9 +37,7 @@ HELP_TARGET_S = 1.5  # issue 17: each --help on the 2-core development machine, 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_vclf_run_one_clip(benchmark, bundles, clip, precision):
     labels = json.loads((bundles[precision] / "bundle.json").read_text())["labels"]
-    command = Command(
-        "vclf-run", clip.path, "--model", bundles[precision], "--json", "--device", "cpu", parse=printed_results(labels)
-    )
+    command = Command("vclf-run", clip.path, "--model", bundles[precision], "--json", "--device", "cpu", parse=printed_results(labels))
     row = Row(f"vclf-run {precision}, process", CPU, precision, "clips")
     check = each_clip_matches({str(clip.path): clip.probabilities}, precision)
     measure(benchmark, row, lambda: command, check, ROUNDS)

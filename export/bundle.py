@@ -15,9 +15,9 @@ from vclf.runtime.bundle import (
     load_bundle,
     write_bundle_json,
 )
-from vclf.runtime.graph_cache import create_session
 from vclf.runtime.errors import BadInputError
 from vclf.runtime.files import publish_folder
+from vclf.runtime.graph_cache import create_session
 from vclf.runtime.sampling import live_stride
 from vclf.runtime.video import count_frames, read_clip
 from vclf.train import run as rd

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import click
 
-from vclf.runtime.manifest import PRECISIONS
 from vclf.runtime.cli.errors import reports_errors
 from vclf.runtime.errors import needs_extra
+from vclf.runtime.manifest import PRECISIONS
 
 from .guard import GUARD_CLIPS, MIN_AGREEMENT, MIN_COSINE
 from .precision import CALIBRATION_FRAMES
@@ -36,10 +36,30 @@ Examples:
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", "bundle_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Bundle folder to write.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help="Numeric precision of the extractor.")
-@click.option("--calibration-frames", type=click.IntRange(min=1), default=CALIBRATION_FRAMES, show_default=True, help="int8: training frames that set activation ranges.")
-@click.option("--guard-clips", type=click.IntRange(min=1), default=GUARD_CLIPS, show_default=True, help="Test clips, spread over the split, that the precision guard compares (as many held-out training clips beside them).")
-@click.option("--min-cosine", type=click.FloatRange(0, 1), default=MIN_COSINE, show_default=True, help="Guard: least mean feature cosine against fp32, on standardised features.")
-@click.option("--min-agreement", type=click.FloatRange(0, 1), default=MIN_AGREEMENT, show_default=True, help="Guard: least top-1 agreement with fp32.")
+@click.option(
+    "--calibration-frames",
+    type=click.IntRange(min=1),
+    default=CALIBRATION_FRAMES,
+    show_default=True,
+    help="int8: training frames that set activation ranges.",
+)
+@click.option(
+    "--guard-clips",
+    type=click.IntRange(min=1),
+    default=GUARD_CLIPS,
+    show_default=True,
+    help="Test clips, spread over the split, that the precision guard compares (as many held-out training clips beside them).",
+)
+@click.option(
+    "--min-cosine",
+    type=click.FloatRange(0, 1),
+    default=MIN_COSINE,
+    show_default=True,
+    help="Guard: least mean feature cosine against fp32, on standardised features.",
+)
+@click.option(
+    "--min-agreement", type=click.FloatRange(0, 1), default=MIN_AGREEMENT, show_default=True, help="Guard: least top-1 agreement with fp32."
+)
 @click.option("--opset", type=click.IntRange(13, 21), default=17, show_default=True, help="ONNX opset.")
 @reports_errors
 @needs_extra("export")

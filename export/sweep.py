@@ -93,7 +93,7 @@ def sweep(
                     export_run(run_dir, bundle_dir, precision, report=report)
                 except GuardError as error:
                     reason = f"{combination_name(extractor)} {precision}: {error}"
-                    atomic_write(refusal, lambda tmp: tmp.write_text(reason))
+                    atomic_write(refusal, lambda tmp, reason=reason: tmp.write_text(reason))
             if refusal.is_file():
                 refused.append(refusal.read_text())
                 report(refused[-1])

@@ -54,9 +54,15 @@ Example:
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--backbones", required=True, callback=backbone_list, help=f"Comma-separated, from: {', '.join(BACKBONES)}.")
 @click.option("--seq-lens", "sequence_lengths", required=True, callback=length_list, help="Comma-separated frames per clip, e.g. 10,20.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for runs, bundles and the table.")
-@click.option("--weights", default="imagenet", show_default=True, help="Backbone weights: imagenet, none (random) or a path (one backbone only).")
-@click.option("--image-size", type=click.IntRange(min=1), default=None, help="Frame side for every backbone [default: each backbone's, 224].")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for runs, bundles and the table."
+)
+@click.option(
+    "--weights", default="imagenet", show_default=True, help="Backbone weights: imagenet, none (random) or a path (one backbone only)."
+)
+@click.option(
+    "--image-size", type=click.IntRange(min=1), default=None, help="Frame side for every backbone [default: each backbone's, 224]."
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs per fit [default: the default preset's].")
 @click.option("--seed", default=0, show_default=True, help="Seed of every fit: one validation split for all.")
 @click.option("--repeats", type=click.IntRange(min=1), default=30, show_default=True, help="Timed rounds over all bundles.")
@@ -75,7 +81,8 @@ def sweep(
 ) -> None:
     from vclf.train.cache import default_cache_dir
 
-    from .sweep import extractors_of, sweep as run_sweep
+    from .sweep import extractors_of
+    from .sweep import sweep as run_sweep
 
     rows = run_sweep(
         data_dir,

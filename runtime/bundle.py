@@ -84,9 +84,7 @@ def load_bundle(folder: str | Path, verify: bool = True) -> Bundle:
         raise BadModelError(f"{folder}: not a bundle (no {BUNDLE_FILE})")
     fields = read_manifest(manifest)
     if fields["format_version"] != FORMAT_VERSION:
-        raise BadModelError(
-            f"{manifest}: field format_version: bundle format {fields['format_version']}, this vclf reads {FORMAT_VERSION}"
-        )
+        raise BadModelError(f"{manifest}: field format_version: bundle format {fields['format_version']}, this vclf reads {FORMAT_VERSION}")
     bundle = Bundle(**fields, path=folder)
     for name in (EXTRACTOR_FILE, HEAD_FILE):
         graph = folder / name
@@ -120,19 +118,18 @@ def check_graph(bundle: Bundle, name: str, inputs: list, outputs: list) -> None:
     the manifest implies, so the head's output width is the number of labels.
     """
     expected = graph_signature(bundle)[name]
+    graph = bundle.path / name if bundle.path else Path(name)
     found = {arg.name: arg for arg in (*inputs, *outputs)}
     if set(found) != set(expected):
         raise BadModelError(
-            f"{bundle.path / name}: graph inputs and outputs are {', '.join(sorted(found))}; "
-            f"the bundle format has {', '.join(sorted(expected))}"
+            f"{graph}: graph inputs and outputs are {', '.join(sorted(found))}; the bundle format has {', '.join(sorted(expected))}"
         )
     for arg_name, (dtype, shape) in expected.items():
         arg = found[arg_name]
         actual = [None if not isinstance(dim, int) else dim for dim in arg.shape]
         if arg.type != dtype or actual != shape:
             raise BadModelError(
-                f"{bundle.path / name}: {arg_name} is {arg.type} {_shape_text(arg.shape)}, "
-                f"bundle.json implies {dtype} {_shape_text(shape)}"
+                f"{graph}: {arg_name} is {arg.type} {_shape_text(arg.shape)}, bundle.json implies {dtype} {_shape_text(shape)}"
             )
 
 

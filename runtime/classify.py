@@ -30,7 +30,9 @@ class ClipResult:
     provider: str
 
     @classmethod
-    def ranked(cls, path: str | Path, probabilities: np.ndarray, labels: list[str], clip: Clip, provider: str, top_k: int | None = None) -> "ClipResult":
+    def ranked(
+        cls, path: str | Path, probabilities: np.ndarray, labels: list[str], clip: Clip, provider: str, top_k: int | None = None
+    ) -> "ClipResult":
         """The result of a clip whose class probabilities are ``probabilities``: its labels ranked, the top ``top_k`` kept."""
         return cls(str(path), rank(probabilities, labels, top_k), clip, provider)
 

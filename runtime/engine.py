@@ -26,9 +26,7 @@ class Engine:
     them (the head ignores masked positions, which export checks).
     """
 
-    def __init__(
-        self, bundle: Bundle, device: str = "auto", notice=lambda line: click.echo(line, err=True), verbose: bool = False
-    ):
+    def __init__(self, bundle: Bundle, device: str = "auto", notice=lambda line: click.echo(line, err=True), verbose: bool = False):
         self.bundle = bundle
         choice = choose_providers(device)
         providers = [provider_options(p, bundle) for p in choice.providers]
@@ -70,8 +68,7 @@ class Engine:
     def extract(self, frames: np.ndarray) -> np.ndarray:
         """float32 ``[N, F]`` features for uint8 RGB frames ``[N, S, S, 3]``, batched."""
         chunks = [
-            self.extractor.run(None, {"frames": frames[start : start + EXTRACT_BATCH]})[0]
-            for start in range(0, len(frames), EXTRACT_BATCH)
+            self.extractor.run(None, {"frames": frames[start : start + EXTRACT_BATCH]})[0] for start in range(0, len(frames), EXTRACT_BATCH)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.bundle.feature_size), np.float32)
 

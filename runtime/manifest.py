@@ -147,4 +147,7 @@ def check_fields(fields: Any) -> None:
         if name in fields:
             check(name, fields[name])
     if fields["sequence_length"] * fields["feature_size"] > MAX_WINDOW_VALUES:
-        raise ManifestError("feature_size", f"{fields['feature_size']} features x {fields['sequence_length']} frames is past what a model of this kind needs")
+        raise ManifestError(
+            "feature_size",
+            f"{fields['feature_size']} features x {fields['sequence_length']} frames is past what a model of this kind needs",
+        )

@@ -16,7 +16,6 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from .bundle import EXTRACTOR_FILE, Bundle
 from .errors import VclfError
 from .files import cache_dir, writable_folder

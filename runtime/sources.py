@@ -30,8 +30,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from .errors import one_line
-from .errors import BadInputError
+from .errors import BadInputError, one_line
 from .video import list_videos
 
 CAMERA, STREAM, FILE, FOLDER, GLOB, LISTING, STREAMS = "camera", "stream", "file", "folder", "glob", "listing", "streams"
@@ -177,7 +176,9 @@ def read_streams(path: Path) -> tuple[tuple[str, Source], ...]:
         except (click.UsageError, BadInputError) as exc:
             raise BadInputError(f"{path}: line {number}: {exc.format_message() if isinstance(exc, click.UsageError) else exc}") from None
         if source.kind not in (CAMERA, STREAM, FILE):
-            raise BadInputError(f"{path}: line {number}: {one_line(text)} is a {source.kind}; a .streams line is a camera, a stream or a video file")
+            raise BadInputError(
+                f"{path}: line {number}: {one_line(text)} is a {source.kind}; a .streams line is a camera, a stream or a video file"
+            )
         if any(name == seen for seen, _ in pairs):
             raise BadInputError(f"{path}: line {number}: the name {name!r} is used twice")
         pairs.append((name, source))

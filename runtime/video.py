@@ -145,9 +145,7 @@ def _seeks(indices: np.ndarray) -> bool:
     return bool(np.any(np.diff(indices, prepend=0) > SEEK_GAP))
 
 
-def _decode_at(
-    capture: cv2.VideoCapture, indices: np.ndarray, size: int, seek: bool, packets: bool = False
-) -> list[np.ndarray]:
+def _decode_at(capture: cv2.VideoCapture, indices: np.ndarray, size: int, seek: bool, packets: bool = False) -> list[np.ndarray]:
     """Prepared frames at ``indices`` (increasing) from a fresh capture; stops early if the file ends.
 
     With ``seek``, frames further than ``SEEK_GAP`` ahead are reached by seeking

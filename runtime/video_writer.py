@@ -19,9 +19,10 @@ def write_video(
     video with no frames at all. ``frames`` may be any iterable when ``size`` is given.
     """
     if size is None:
+        frames = list(frames)
         height, width = frames[0].shape[:2]
         size = (width, height)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
     if not writer.isOpened():
         raise OSError(f"{path}: OpenCV cannot write {fourcc} video")
     try:

@@ -34,8 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from support.commands import REPO, build_distributions, run_command
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.video import read_clip
@@ -58,9 +58,20 @@ def in_root(command: str, timeout: float = EMULATED_TIMEOUT_S) -> subprocess.Com
     """``command`` (sh) inside the arm64 root, in a clean environment and a private mount namespace."""
     inner = shlex.join(
         [
-            "chroot", str(ROOT), "/usr/bin/env", "-i", f"PATH={VENV}/bin:/usr/bin:/bin", "HOME=/root",
-            "LANG=C.UTF-8", "PIP_CERT=/etc/ssl/certs/host-ca.crt", "PIP_DISABLE_PIP_VERSION_CHECK=1",
-            "PIP_DEFAULT_TIMEOUT=180", "VCLF_CACHE=/tmp/vclf-cache", "sh", "-c", command,
+            "chroot",
+            str(ROOT),
+            "/usr/bin/env",
+            "-i",
+            f"PATH={VENV}/bin:/usr/bin:/bin",
+            "HOME=/root",
+            "LANG=C.UTF-8",
+            "PIP_CERT=/etc/ssl/certs/host-ca.crt",
+            "PIP_DISABLE_PIP_VERSION_CHECK=1",
+            "PIP_DEFAULT_TIMEOUT=180",
+            "VCLF_CACHE=/tmp/vclf-cache",
+            "sh",
+            "-c",
+            command,
         ]
     )
     cpus = f"{ROOT}/sys/devices/system/cpu"
@@ -72,7 +83,9 @@ def in_root(command: str, timeout: float = EMULATED_TIMEOUT_S) -> subprocess.Com
     )
     return subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -113,8 +126,22 @@ def bundle() -> Path:
         shutil.rmtree(WORK / "run", ignore_errors=True)
         run_command("vclf-train", "synth", WORK / "data", "--seed", "3", "--videos-per-class", "4", "--test-per-class", "1")
         run_command(
-            "vclf-train", "fit", WORK / "data", "--out", WORK / "run", "--weights", "none", "--backbone",
-            "mobilenet_v3_small", "--image-size", "64", "--seq-len", "8", "--epochs", "3", "--no-cache",
+            "vclf-train",
+            "fit",
+            WORK / "data",
+            "--out",
+            WORK / "run",
+            "--weights",
+            "none",
+            "--backbone",
+            "mobilenet_v3_small",
+            "--image-size",
+            "64",
+            "--seq-len",
+            "8",
+            "--epochs",
+            "3",
+            "--no-cache",
         )
         run_command("vclf-export", WORK / "run", "--out", path)
     return path
@@ -155,7 +182,12 @@ def arm64_venv(bundle, clips) -> dict:
         f"du -sm {VENV} | cut -f1"
     )
     result, seconds = timed(lambda: checked(in_root(install), "pip install in the arm64 root"))
-    return {"install_s": round(seconds, 1), "venv_fresh": fresh, "venv_mb": int(result.stdout.split()[-1]), "root_build_s": int((ROOT / ".build-seconds").read_text())}
+    return {
+        "install_s": round(seconds, 1),
+        "venv_fresh": fresh,
+        "venv_mb": int(result.stdout.split()[-1]),
+        "root_build_s": int((ROOT / ".build-seconds").read_text()),
+    }
 
 
 def test_vclf_run_on_emulated_arm64_matches_this_machine(bundle, clips, arm64_venv):

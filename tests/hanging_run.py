@@ -7,8 +7,9 @@ tests that time, signal or kill it.
 import sys
 
 from support.decoders import decode_or_hang
-from vclf.runtime.clips import folder as pipeline
+
 from vclf.runtime.cli.main import main
+from vclf.runtime.clips import folder as pipeline
 from vclf.runtime.video import read_clip
 
 if __name__ == "__main__":  # the workers import this module too

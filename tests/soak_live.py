@@ -18,10 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
 from support.clips import extract_seconds
 from support.commands import EVERY_ACTION, BackgroundCommand
 from support.streaming import MjpegServer, MjpegViewer
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.video_writer import write_video

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from support.clips import replay_fps
 from support.commands import REPO, run_command
 from support.fixtures import built
 from support.streaming import MjpegServer, RtspServer
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.live.events import MIN_DURATION_S, MIN_GAP_S, OFF_DEFAULT, ON_DEFAULT
@@ -119,13 +119,28 @@ def test_events_on_grow_shrink_grow_are_exactly_its_three_actions_with_boundarie
     # The defaults were measured at the synthetic set's 25 fps; a slower replay stretches every misread scene in time.
     durations = [f"{seconds * FPS / fps:.3f}" for seconds in (MIN_DURATION_S, MIN_GAP_S)]
     result = run_command(
-        "vclf-run", clip, "--model", switch_bundle, "--live", "--no-display", "--json", "--events",
-        "--min-duration", durations[0], "--min-gap", durations[1],
+        "vclf-run",
+        clip,
+        "--model",
+        switch_bundle,
+        "--live",
+        "--no-display",
+        "--json",
+        "--events",
+        "--min-duration",
+        durations[0],
+        "--min-gap",
+        durations[1],
     )
     events = [json.loads(line) for line in result.stdout.splitlines()]
     print(f"\n{[(e['event'], e['label'], e['start_frame'], e['end_frame']) for e in events]}")
     assert [(e["event"], e["label"]) for e in events] == [
-        ("start", "grow"), ("end", "grow"), ("start", "shrink"), ("end", "shrink"), ("start", "grow"), ("end", "grow"),
+        ("start", "grow"),
+        ("end", "grow"),
+        ("start", "shrink"),
+        ("end", "shrink"),
+        ("start", "grow"),
+        ("end", "grow"),
     ]
     bundle = engine.bundle
     tolerance = bundle.sequence_length * bundle.live_stride  # T sampled frames, in source frames

@@ -9,10 +9,9 @@ import shutil
 
 import onnx
 import pytest
-
-from support.commands import run_command
+from support.commands import assert_one_line_error, run_command
 from support.fixtures import SESSION_IMAGE_SIZE
-from support.commands import assert_one_line_error
+
 from vclf.runtime.bundle import BUNDLE_FILE, EXTRACTOR_FILE, HEAD_FILE, load_bundle, write_bundle_json
 from vclf.runtime.classify import Classifier
 from vclf.runtime.errors import BadModelError
@@ -68,7 +67,10 @@ def test_manifest_fields_this_runtime_does_not_know_are_refused(copy, changes, r
 
 def test_an_image_size_the_extractor_does_not_take_is_refused(copy):
     rewrite_manifest(copy, image_size=160)
-    with pytest.raises(BadModelError, match=rf"frames is tensor\(uint8\) \[N, {SESSION_IMAGE_SIZE}, {SESSION_IMAGE_SIZE}, 3\], bundle.json implies tensor\(uint8\) \[N, 160, 160, 3\]"):
+    with pytest.raises(
+        BadModelError,
+        match=rf"frames is tensor\(uint8\) \[N, {SESSION_IMAGE_SIZE}, {SESSION_IMAGE_SIZE}, 3\], bundle.json implies tensor\(uint8\) \[N, 160, 160, 3\]",
+    ):
         Classifier.from_folder(copy, "cpu")
 
 

@@ -4,11 +4,11 @@ import time
 
 import numpy as np
 import pytest
-
 from support.clips import counting_frames
+
+from vclf.runtime.errors import BadInputError, SourceUnavailableError
 from vclf.runtime.live import capture as capture_module
 from vclf.runtime.live.capture import CapturedFrame, FrameBuffer, LiveCapture, backoff_delay
-from vclf.runtime.errors import BadInputError, SourceUnavailableError
 from vclf.runtime.sources import resolve_source
 from vclf.runtime.video_writer import write_video
 
@@ -133,16 +133,18 @@ def test_backoff_doubles_up_to_a_cap():
 
 
 def test_an_error_inside_the_capture_thread_is_held_for_the_reader_and_ends_the_frames(monkeypatch):
-    frames = counting_frames(3)
+    images = iter(counting_frames(3))
 
-    def failing_read(images=iter(frames)):
+    def failing_read():
         image = next(images, None)
         if image is None:
             raise BadInputError("camera1: the driver handed over a frame it could not describe")
         return True, image
 
     camera = FakeCamera([[]])
-    monkeypatch.setattr(capture_module.cv2, "VideoCapture", lambda index: type("Device", (type(camera(index)),), {"read": lambda self: failing_read()})())
+    monkeypatch.setattr(
+        capture_module.cv2, "VideoCapture", lambda index: type("Device", (type(camera(index)),), {"read": lambda self: failing_read()})()
+    )
     capture = LiveCapture(resolve_source("camera1"), buffer_frames=10).start()
     got = drain(capture)
     capture.stop()

@@ -5,8 +5,8 @@ import os
 import shutil
 
 import pytest
-
 from support.commands import assert_one_line_error, run_command
+
 from vclf.runtime.video_writer import write_video
 
 
@@ -97,7 +97,18 @@ def test_live_options_on_a_clip_are_a_usage_error(bundle, dataset):
     assert result.returncode == 2 and "--stride applies to live sources" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["vclf-run"], ["vclf-export"], ["vclf-train"], ["vclf-train", "fit"], ["vclf-train", "evaluate"], ["vclf-train", "synth"], ["vclf-train", "fetch"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["vclf-run"],
+        ["vclf-export"],
+        ["vclf-train"],
+        ["vclf-train", "fit"],
+        ["vclf-train", "evaluate"],
+        ["vclf-train", "synth"],
+        ["vclf-train", "fetch"],
+    ],
+)
 def test_every_command_explains_itself(command):
     result = run_command(*command, "--help")
     assert result.stdout.startswith("Usage:") and len(result.stdout.splitlines()) > 5
@@ -166,7 +177,9 @@ def test_file_names_with_line_breaks_print_as_one_line(bundle, dataset, tmp_path
 def test_a_listing_naming_odd_paths_fails_each_alone_with_exit_3(bundle, dataset, tmp_path):
     listing = tmp_path / "clips.txt"
     os.mkfifo(tmp_path / "pipe.avi")
-    listing.write_text("\n".join([str(dataset / "test" / "grow_000.avi"), "x" * 5000 + ".avi", "pipe.avi", str(tmp_path), "gone.avi"]) + "\n")
+    listing.write_text(
+        "\n".join([str(dataset / "test" / "grow_000.avi"), "x" * 5000 + ".avi", "pipe.avi", str(tmp_path), "gone.avi"]) + "\n"
+    )
     result = run_command("vclf-run", listing, "--model", bundle, "--json", check=False)
     assert result.returncode == 3 and len(result.stdout.splitlines()) == 1
     errors = result.stderr.splitlines()[:-1]

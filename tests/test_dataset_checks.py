@@ -4,8 +4,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from support.commands import run_command
+
 from vclf.train.dataset import DatasetError, check_dataset
 from vclf.train.evaluate import evaluate_bundle
 

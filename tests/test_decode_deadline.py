@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support.clips import counting_frames
 from support.commands import BackgroundCommand
 from support.decoders import HANGING_RUN, decode_or_hang
 from support.processes import descendants, running
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.clips.decoders import DEADLINE_BASE_S, DEADLINE_BYTES_PER_S, default_deadline
 from vclf.runtime.clips.folder import FolderPipeline

@@ -16,16 +16,15 @@ resolved for x86_64 beside the default one.
 import json
 import subprocess
 import sys
-import tomllib
 import urllib.request
 from functools import cache
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import pytest
+import tomllib
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
-
 from support.commands import REPO
 
 PYTHON = "3.11"
@@ -37,7 +36,10 @@ TARGETS = {
     "macos-arm64": ({"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix", "platform_machine": "arm64"}, None),
 }
 ONNX_RUNTIME = {"linux-x86_64": "onnxruntime-gpu", "linux-aarch64-glibc2.31": "onnxruntime", "macos-arm64": "onnxruntime"}
-SLIM = {"cpu": {"onnxruntime-gpu": "onnxruntime"}, "headless": {"onnxruntime-gpu": "onnxruntime", "opencv-python": "opencv-python-headless"}}
+SLIM = {
+    "cpu": {"onnxruntime-gpu": "onnxruntime"},
+    "headless": {"onnxruntime-gpu": "onnxruntime", "opencv-python": "opencv-python-headless"},
+}
 MB = 1e6
 
 
@@ -79,8 +81,22 @@ def resolve(requirements: tuple[str, ...], target: str) -> dict[str, tuple[str, 
     with TemporaryDirectory() as folder:
         report = Path(folder) / "report.json"
         command = [
-            sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed", "--report", report,
-            "--target", Path(folder) / "unused", "--only-binary=:all:", "--python-version", PYTHON, *platforms, *requirements,
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--ignore-installed",
+            "--report",
+            report,
+            "--target",
+            Path(folder) / "unused",
+            "--only-binary=:all:",
+            "--python-version",
+            PYTHON,
+            *platforms,
+            *requirements,
         ]
         result = subprocess.run(command, capture_output=True, text=True)
         assert result.returncode == 0, f"{target}: {' '.join(requirements)} does not resolve:\n{result.stderr[-3000:]}"

@@ -282,11 +282,15 @@ def test_a_made_up_option_or_subcommand_is_reported_and_real_ones_are_not():
     assert command_problems("vclf-train fit data/ --out runs/a [--out DIR]", commands) == []
     assert command_problems("vclf-run clip.avi --modle b", commands) == ["vclf-run clip.avi --modle b: vclf-run has no option --modle"]
     assert command_problems("vclf-train fti data/", commands) == ["vclf-train fti data/: vclf-train has no subcommand 'fti'"]
-    assert command_problems("vclf-train fit data/ --epochs 3", commands) == ["vclf-train fit data/ --epochs 3: vclf-train fit has no option --epochs"]
+    assert command_problems("vclf-train fit data/ --epochs 3", commands) == [
+        "vclf-train fit data/ --epochs 3: vclf-train fit has no option --epochs"
+    ]
 
 
 def test_make_targets_expand_variables_and_a_missing_target_is_not_one(tmp_path):
     makefile = tmp_path / "Makefile"
-    makefile.write_text("VENV := .venv\nINSTALLED := $(VENV)/.installed\n.PHONY: demo\n$(INSTALLED): x\n\ttouch $@\ndemo: $(INSTALLED)\n\techo\n")
+    makefile.write_text(
+        "VENV := .venv\nINSTALLED := $(VENV)/.installed\n.PHONY: demo\n$(INSTALLED): x\n\ttouch $@\ndemo: $(INSTALLED)\n\techo\n"
+    )
     assert {"demo", ".venv/.installed"} <= make_targets(makefile)
     assert "soak" not in make_targets(makefile)

@@ -12,13 +12,12 @@ import keras
 import numpy as np
 import pytest
 import skimage.data
+from support.commands import run_command
 
 from vclf.runtime.errors import BadModelError
 from vclf.train import efficientnet_lite
 from vclf.train.features import build_feature_extractor
 from vclf.train.pth import MAGIC_NUMBER, PROTOCOL_VERSION, PthError, read_state_dict
-
-from support.commands import run_command
 
 # ImageNet class indices each photo may rank in its top 5.
 PHOTOS = {
@@ -112,8 +111,21 @@ def test_a_pickle_naming_os_system_is_refused_with_exit_4_and_runs_nothing(tiny_
     with pytest.raises(PthError, match="os.system"):
         read_state_dict(evil)
     result = run_command(
-        "vclf-train", "fit", tiny_dataset, "--out", tmp_path / "run", "--backbone", "efficientnet_lite0",
-        "--weights", evil, "--image-size", "32", "--epochs", "1", "--no-cache", check=False,
+        "vclf-train",
+        "fit",
+        tiny_dataset,
+        "--out",
+        tmp_path / "run",
+        "--backbone",
+        "efficientnet_lite0",
+        "--weights",
+        evil,
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--no-cache",
+        check=False,
     )
     assert result.returncode == 4, result.stderr
     last_line = result.stderr.strip().splitlines()[-1]

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-
 from support.commands import run_command
 from support.fixtures import SESSION_IMAGE_SIZE
+
 from vclf.train import run as rd
 from vclf.train.fit import train_head
 
@@ -19,9 +19,7 @@ PAIR = ("grow", "shrink")
 def pair_accuracy(tags: list[str], probabilities: np.ndarray, labels: list[str]) -> float:
     """On grow and shrink clips only: how often the true one of the two is more probable."""
     grow, shrink = labels.index("grow"), labels.index("shrink")
-    decisions = [
-        ("grow" if p[grow] > p[shrink] else "shrink") == tag for tag, p in zip(tags, probabilities) if tag in PAIR
-    ]
+    decisions = [("grow" if p[grow] > p[shrink] else "shrink") == tag for tag, p in zip(tags, probabilities) if tag in PAIR]
     return float(np.mean(decisions))
 
 
@@ -32,7 +30,7 @@ def served(bundle, dataset) -> tuple[list[str], np.ndarray, list[str]]:
     out = run_command("vclf-run", dataset / "test", "--model", bundle, "--json").stdout
     results = [json.loads(line) for line in out.splitlines()]
     tags = [r["source"].rsplit("/", 1)[-1].split("_")[0] for r in results]
-    probabilities = np.array([[{p["label"]: p["prob"] for p in r["predictions"]}[l] for l in labels] for r in results])
+    probabilities = np.array([[{p["label"]: p["prob"] for p in r["predictions"]}[label] for label in labels] for r in results])
     return tags, probabilities, labels
 
 

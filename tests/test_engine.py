@@ -12,8 +12,8 @@ from importlib import metadata
 import numpy as np
 import onnxruntime as ort
 import pytest
-
 from support.commands import run_command, run_python
+
 from vclf.runtime import providers as probing
 from vclf.runtime.bundle import EXTRACTOR_FILE, load_bundle, write_bundle_json
 from vclf.runtime.engine import Engine
@@ -122,7 +122,10 @@ def test_tensorrt_keeps_its_engines_in_the_cache_in_the_bundle_precision(bundle,
 
 def test_a_clip_through_io_binding_matches_the_plain_calls_even_after_a_longer_clip(bundle, dataset):
     loaded = load_bundle(bundle)
-    clips = [read_clip(dataset / "test" / name, ClipSampling(loaded.sampler, 20, loaded.image_size)).frames for name in ("grow_000.avi", "blink_000.avi")]
+    clips = [
+        read_clip(dataset / "test" / name, ClipSampling(loaded.sampler, 20, loaded.image_size)).frames
+        for name in ("grow_000.avi", "blink_000.avi")
+    ]
     runner = Engine(loaded, "cpu")
     runner.classify_clip(clips[0])  # leaves 20 rows of features in the device buffer
     short = clips[1][:7]

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-
 from support.commands import run_command
+
 from vclf.train import run as rd
 
 
@@ -61,7 +61,9 @@ def test_evaluate_classifies_the_same_clips_as_the_run_did(dataset, bundle, run_
     result = run_command("vclf-train", "evaluate", data, "--model", bundle, "--out", tmp_path / "report", "--device", "cpu")
     report = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert report["clips"] == len(part) > len(wrong)
-    assert {m["clip"]: m["tag"] for m in report["misclassified"]} == {name: m["tag"] for name, m in wrong.items() if name in set(part["video_name"])}
+    assert {m["clip"]: m["tag"] for m in report["misclassified"]} == {
+        name: m["tag"] for name, m in wrong.items() if name in set(part["video_name"])
+    }
     assert report["accuracy"] == (len(part) - len(report["misclassified"])) / len(part)
     for clip in report["misclassified"]:
         assert [p["label"] for p in clip["top3"]] == [p["label"] for p in wrong[clip["clip"]]["top3"]]

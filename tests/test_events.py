@@ -50,7 +50,12 @@ def test_grow_shrink_grow_replay_gives_exactly_its_three_actions_in_order_with_b
 
     kinds = [(e.kind, e.label) for e in events]
     assert kinds == [
-        ("start", "grow"), ("end", "grow"), ("start", "shrink"), ("end", "shrink"), ("start", "grow"), ("end", "grow"),
+        ("start", "grow"),
+        ("end", "grow"),
+        ("start", "shrink"),
+        ("end", "shrink"),
+        ("start", "grow"),
+        ("end", "grow"),
     ]
     ends = [e for e in events if e.kind == "end"]
     for event, start, end in zip(ends, truth, truth[1:]):
@@ -151,7 +156,7 @@ def test_finish_without_an_action_gives_no_event():
     assert tracker.finish() == []
 
 
-@pytest.mark.parametrize("settings", [dict(on=0.3, off=0.5), dict(min_gap=-1.0), dict(on=1.2)])
+@pytest.mark.parametrize("settings", [{"on": 0.3, "off": 0.5}, {"min_gap": -1.0}, {"on": 1.2}])
 def test_settings_out_of_range_are_refused(settings):
     with pytest.raises(ValueError):
         EventSettings(**settings)

@@ -9,8 +9,8 @@ import threading
 
 import pandas as pd
 import pytest
-
 from support.commands import run_command
+
 from vclf.train.synth import write_dataset
 
 

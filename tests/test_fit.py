@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from support.commands import run_command
+
 from vclf.train.split import clip_group, group_split, tail_split
 
 
@@ -27,7 +27,20 @@ def test_with_every_clip_its_own_group_the_split_is_stratified_by_class():
 
 def test_seed_preset_trains_the_example_as_written(tiny_dataset, tmp_path):
     run_dir = tmp_path / "run"
-    fit = ["fit", tiny_dataset, "--out", run_dir, "--preset", "seed", "--weights", "none", "--image-size", "75", "--cache", tmp_path / "cache"]
+    fit = [
+        "fit",
+        tiny_dataset,
+        "--out",
+        run_dir,
+        "--preset",
+        "seed",
+        "--weights",
+        "none",
+        "--image-size",
+        "75",
+        "--cache",
+        tmp_path / "cache",
+    ]
     result = run_command("vclf-train", *fit)
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["sampler"], config["epochs"], config["validation"], config["image_size"]) == ("first", 10, "tail", 75)

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
 from support.commands import BIN, BackgroundCommand, run_command
+
 from vclf.runtime.bundle import BUNDLE_FILE, EXTRACTOR_FILE, HEAD_FILE, load_bundle
-from vclf.runtime.files import file_sha256
 from vclf.runtime.engine import Engine
+from vclf.runtime.files import file_sha256
 from vclf.runtime.graph_cache import CACHE_DATA, CACHE_GRAPH, CACHE_HASHES, optimized_graph_path
 
 
@@ -110,7 +110,13 @@ def test_concurrent_runs_build_one_whole_entry_and_leave_no_temporary_files(bund
     clip = next((dataset / "test").glob("*.avi"))
     env = os.environ | {"VCLF_CACHE": str(cache)}
     runs = [
-        subprocess.Popen([str(BIN / "vclf-run"), str(clip), "--model", str(bundle), "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [str(BIN / "vclf-run"), str(clip), "--model", str(bundle), "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     outputs = [run.communicate(timeout=300) for run in runs]

@@ -119,7 +119,11 @@ def test_the_graph_holds_the_arrows_the_source_shows():
             ["vclf.train.a", "vclf.train.b", "vclf.train.c"],
         ),
         (
-            {"runtime/live/__init__.py": "", "runtime/live/loop.py": "from ..engine import E\n", "runtime/engine.py": "import vclf.runtime.live.loop\n"},
+            {
+                "runtime/live/__init__.py": "",
+                "runtime/live/loop.py": "from ..engine import E\n",
+                "runtime/engine.py": "import vclf.runtime.live.loop\n",
+            },
             ["vclf.runtime.engine", "vclf.runtime.live.loop"],
         ),
     ],
@@ -129,5 +133,12 @@ def test_a_circle_is_found_through_relative_lazy_and_nested_imports(tmp_path, fi
 
 
 def test_an_arrow_against_the_layers_is_found(tmp_path):
-    write_tree(tmp_path, {"runtime/engine.py": "from vclf.train.fit import fit\n", "train/fit.py": "from vclf.export import sweep\n", "export/sweep.py": "from vclf.runtime import engine\n"})
+    write_tree(
+        tmp_path,
+        {
+            "runtime/engine.py": "from vclf.train.fit import fit\n",
+            "train/fit.py": "from vclf.export import sweep\n",
+            "export/sweep.py": "from vclf.runtime import engine\n",
+        },
+    )
     assert arrows_against(import_graph(tmp_path)) == ["vclf.runtime.engine → vclf.train.fit", "vclf.train.fit → vclf.export.sweep"]

@@ -10,19 +10,32 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from support.commands import run_command
+
 from vclf.runtime.engine import CPU
 
 PREDICTION = {"label": str, "prob": float}
 CLIP = {"source": str, "predictions": list, "frames_used": int, "frame_count": int, "provider": str}
 LIVE = {
-    "source": str, "predictions": list, "provider": str,
-    "frame_index": int, "timestamp": float, "latency_ms": float, "dropped": int,
+    "source": str,
+    "predictions": list,
+    "provider": str,
+    "frame_index": int,
+    "timestamp": float,
+    "latency_ms": float,
+    "dropped": int,
 }
 EVENT = {
-    "event": str, "source": str, "label": str, "start": float, "end": float, "start_frame": int,
-    "end_frame": int, "duration": float, "peak": float, "mean": float,
+    "event": str,
+    "source": str,
+    "label": str,
+    "start": float,
+    "end": float,
+    "start_frame": int,
+    "end_frame": int,
+    "duration": float,
+    "peak": float,
+    "mean": float,
 }
 UNTIL_THE_END = ("end", "end_frame", "duration")  # null on a start line: the action has not ended yet
 

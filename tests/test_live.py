@@ -21,14 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from support.clips import action_replay, counting_frames, replay_fps
 from support.commands import BackgroundCommand, run_command
 from support.streaming import MjpegServer, RtspServer
+
 from vclf.runtime.bundle import load_bundle
-from vclf.runtime.live.capture import BUFFER_FRAMES, LiveCapture
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import BadInputError
+from vclf.runtime.live.capture import BUFFER_FRAMES, LiveCapture
 from vclf.runtime.live.loop import LoopSettings, run_live
 from vclf.runtime.live.overlay import BAR
 from vclf.runtime.preprocess import prepare_frame

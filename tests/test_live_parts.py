@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from vclf.runtime.live import overlay
 from vclf.runtime.classify import Prediction
+from vclf.runtime.live import overlay
 from vclf.runtime.live.display import display_usable
+from vclf.runtime.live.feature_ring import FeatureRing, Smoother
 from vclf.runtime.live.overlay import OverlayStats, draw_caption, draw_overlay
 from vclf.runtime.sampling import live_stride
-from vclf.runtime.live.feature_ring import FeatureRing, Smoother
 
 
 @pytest.mark.parametrize(

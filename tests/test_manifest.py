@@ -15,9 +15,15 @@ from vclf.runtime.cli.main import main
 from vclf.runtime.manifest import FIELDS, MAX_LABELS, REQUIRED
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
-NESTED = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=5)
+NESTED = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=5
+)
 NOT_AN_INT = st.one_of(
-    st.none(), st.booleans(), st.text(max_size=8), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     st.floats(allow_nan=True).filter(lambda x: not (math.isfinite(x) and x.is_integer())),
     st.sampled_from([20.5, float("nan"), float("inf"), -0.5, 1e300]),
 )
@@ -45,14 +51,23 @@ BAD_SHA = st.one_of(
     st.just({}),
     st.just({EXTRACTOR_FILE: HEX}),
     st.just({EXTRACTOR_FILE: HEX, HEAD_FILE: HEX, "other.onnx": HEX}),
-    st.fixed_dictionaries({EXTRACTOR_FILE: st.just(HEX), HEAD_FILE: st.one_of(NESTED, st.just("A" * 64), st.just("0" * 63), st.just("g" * 64))}),
+    st.fixed_dictionaries(
+        {EXTRACTOR_FILE: st.just(HEX), HEAD_FILE: st.one_of(NESTED, st.just("A" * 64), st.just("0" * 63), st.just("g" * 64))}
+    ),
 )
 BAD_FIGURE = st.one_of(
-    st.none(), st.booleans(), st.just(float("nan")), st.just(float("-inf")), st.lists(st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.just(float("nan")),
+    st.just(float("-inf")),
+    st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
 )
 BAD_GUARD = st.one_of(
-    st.booleans(), st.integers(), st.text(max_size=5), st.lists(SCALARS, max_size=3),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=5),
+    st.lists(SCALARS, max_size=3),
     st.fixed_dictionaries({"cosine_mean": st.one_of(st.just(float("nan")), st.just(float("inf")), st.lists(st.integers(), max_size=2))}),
     # figures per kind of clip are maps one level down; a bad figure there, or a level deeper, is refused
     st.fixed_dictionaries({"agreement_by_kind": st.dictionaries(st.text(min_size=1, max_size=4), BAD_FIGURE, min_size=1, max_size=2)}),

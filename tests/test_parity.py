@@ -6,8 +6,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
-
 from support.fixtures import SESSION_IMAGE_SIZE
+
 from vclf.export import bundle as export_bundle
 from vclf.export.cli import main as export_main
 from vclf.export.parity import EXTRACTOR_TOLERANCE, HEAD_TOLERANCE, masked_variants, relative_difference

@@ -4,11 +4,11 @@ import shutil
 
 import numpy as np
 import pytest
-
 from support.decoders import decode_or_abort
+
 from vclf.runtime.classify import Classifier
-from vclf.runtime.engine import EXTRACT_BATCH
 from vclf.runtime.clips.folder import FolderPipeline, next_batch
+from vclf.runtime.engine import EXTRACT_BATCH
 from vclf.runtime.preprocess import IMAGE_SIZE
 from vclf.runtime.sampling import ClipSampling
 from vclf.runtime.video import count_frames, read_clip

@@ -8,8 +8,8 @@ import numpy as np
 import onnx
 from click.testing import CliRunner
 from onnx import numpy_helper
-
 from support.commands import run_command
+
 from vclf.export import bundle as export_bundle
 from vclf.export.cli import main as export_main
 from vclf.runtime.bundle import EXTRACTOR_FILE, HEAD_FILE

@@ -17,15 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import ray
-
-from support.commands import BackgroundCommand, run_command
+from support.commands import BackgroundCommand, assert_one_line_error, run_command
 from support.decoders import decode_or_abort
 from support.processes import descendants, listening_addresses, running
-from support.commands import assert_one_line_error
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.classify import Classifier
-from vclf.runtime.cluster.ray_engine import ClusterMap, ray_runtime
 from vclf.runtime.cluster.pipeline import BundleWorker, ClusterPipeline
+from vclf.runtime.cluster.ray_engine import ClusterMap, ray_runtime
 from vclf.runtime.errors import VclfError
 
 pytestmark = pytest.mark.xdist_group("ray")  # one worker, one Ray runtime
@@ -35,7 +34,13 @@ pytestmark = pytest.mark.xdist_group("ray")  # one worker, one Ray runtime
 def ray_address() -> str:
     """A local Ray runtime with 2 CPUs for the module; its address, for commands to join."""
     tests = str(Path(__file__).parent)  # the workers import support.decoders' crashing decoder
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": tests}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": tests}},
+    )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -116,7 +121,9 @@ def test_a_worker_killed_mid_run_is_restarted_and_no_clip_is_lost_or_doubled_or_
         assert [p.label for p in outcome.result.predictions] == [p.label for p in alone.predictions]
 
 
-def test_a_file_that_kills_its_decoding_task_fails_alone_and_the_clips_sharing_its_call_are_classified(bundle, folder, ray_address, tmp_path):
+def test_a_file_that_kills_its_decoding_task_fails_alone_and_the_clips_sharing_its_call_are_classified(
+    bundle, folder, ray_address, tmp_path
+):
     crash = tmp_path / "crash.avi"
     shutil.copy(folder / "blink_000.avi", crash)
     files = [folder / "blink_000.avi", crash, folder / "grow_001.avi"]
@@ -172,7 +179,6 @@ def test_an_unreachable_cluster_is_exit_5_in_one_line(bundle, folder):
         address = f"127.0.0.1:{probe.getsockname()[1]}"  # nothing listens: bound, never listening
         result = run_command("vclf-run", folder, "--model", bundle, "--engine", "ray", "--address", address, check=False)
     assert_one_line_error(result, 5, address, "no Ray cluster")
-
 
 
 def test_a_runtime_vclf_starts_listens_on_loopback_only_and_sigterm_stops_it_cleanly(bundle, folder):

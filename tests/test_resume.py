@@ -9,8 +9,8 @@ import h5py
 import keras
 import numpy as np
 import pandas as pd
-
 from support.commands import BIN, run_command
+
 from vclf.train.backbones import BACKBONES
 from vclf.train.epochs import STATE, fit_epochs
 from vclf.train.model import build_sequence_model
@@ -20,7 +20,15 @@ EPOCHS = 8
 
 
 def fit_args(data, run_dir, cache) -> list[str]:
-    settings = ["--weights", "none", "--epochs", str(EPOCHS), "--image-size", str(BACKBONES["inception_v3"].min_image_size), "--live-windows"]
+    settings = [
+        "--weights",
+        "none",
+        "--epochs",
+        str(EPOCHS),
+        "--image-size",
+        str(BACKBONES["inception_v3"].min_image_size),
+        "--live-windows",
+    ]
     settings += ["--cache", str(cache)]
     return ["fit", str(data), "--out", str(run_dir), *settings]
 

@@ -13,9 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import vclf.runtime
 from support import without_training
 from support.commands import REPO
+
+import vclf.runtime
 
 TESTS = REPO / "tests"
 HEAVY = ("tensorflow", "keras", "tf2onnx", "vclf.train", "vclf.export")
@@ -104,7 +105,10 @@ def test_runtime_tests_run_with_training_blocked(bundle):
     reuse = {**os.environ, "VCLF_TEST_REUSE": str(bundle.parent), "PYTHONPATH": str(TESTS)}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "support.without_training", "-q", "-p", "no:cacheprovider", *BLOCKED_RUN],
-        capture_output=True, text=True, env=reuse, cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=reuse,
+        cwd=REPO,
     )
     assert result.returncode == 0 and f"{len(BLOCKED_RUN)} passed" in result.stdout, result.stdout[-3000:]
 

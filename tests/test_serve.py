@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
 from support.browser import Chromium
 from support.clips import action_replay, counting_frames, replay_fps
 from support.commands import BIN, EVERY_ACTION, BackgroundCommand, run_command
+
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.live.events import Event
@@ -228,7 +228,9 @@ def test_each_event_of_the_served_run_is_a_clip_from_pre_before_to_post_after_wi
             first_wanted = max(0, end["start_frame"] - round(PRE_S * served.fps))
             last_wanted = min(last, end["end_frame"] + round(POST_S * served.fps))
             frames = clip_frames(clip)
-            print(f"\n{name}/{clip.name}: {frames} frames, {sidecar['first_frame']}..{sidecar['last_frame']}, {first_wanted}..{last_wanted} wanted")
+            print(
+                f"\n{name}/{clip.name}: {frames} frames, {sidecar['first_frame']}..{sidecar['last_frame']}, {first_wanted}..{last_wanted} wanted"
+            )
             assert frames == sidecar["clip"]["frames"] == sidecar["last_frame"] - sidecar["first_frame"] + 1
             assert abs(sidecar["first_frame"] - first_wanted) <= served.stride
             assert abs(sidecar["last_frame"] - last_wanted) <= served.stride
@@ -248,7 +250,11 @@ def test_two_known_events_give_two_clips_of_pre_event_post_read_back_frame_by_fr
         source.tap(index, image, t)
         for start, end in known:
             if index == start + late:
-                recorder.event("cam", Event("start", "grow", times[start], start, None, None, 0.9, 0.8), {"event": "start", "label": "grow", "start": times[start]})
+                recorder.event(
+                    "cam",
+                    Event("start", "grow", times[start], start, None, None, 0.9, 0.8),
+                    {"event": "start", "label": "grow", "start": times[start]},
+                )
             if index == end + late:
                 line = {"event": "end", "label": "grow", "start": times[start], "end": times[end]}
                 recorder.event("cam", Event("end", "grow", times[start], start, times[end], end, 0.9, 0.8), line)
@@ -278,10 +284,14 @@ def test_a_clip_the_writer_falls_behind_on_is_given_up_with_one_line_and_the_fee
     for index, image in enumerate(frames):
         source.tap(index, image, 1000.0 + index / 10)
         if index == 20:
-            recorder.event("cam", Event("start", "grow", 1001.0, 10, None, None, 0.9, 0.8), {"event": "start", "label": "grow", "start": 1001.0})
+            recorder.event(
+                "cam", Event("start", "grow", 1001.0, 10, None, None, 0.9, 0.8), {"event": "start", "label": "grow", "start": 1001.0}
+            )
     recorder.close()
     assert len(lines) == 1 and "the writer is 0.05 MB of frames behind; the clip of grow" in lines[0] and "is not kept" in lines[0]
-    assert not source.clips and len(source.ring) == round(recorder.keep_s * 10) + 1, "the ring still takes every frame, bounded by its seconds"
+    assert not source.clips and len(source.ring) == round(recorder.keep_s * 10) + 1, (
+        "the ring still takes every frame, bounded by its seconds"
+    )
     assert not [p for p in (tmp_path / "clips").rglob("*") if p.is_file()], "nothing of the clip is left"
 
 
@@ -348,7 +358,9 @@ def test_serve_on_another_host_is_said_and_a_missing_serve_extra_or_pre_without_
     clip = write_video(tmp_path / "replay.avi", counting_frames(8, 160, 120), fps=25)
     missing = run_command("vclf-run", clip, "--model", bundle, "--live", "--no-display", "--serve", "0", check=False, env=env)
     assert missing.returncode == 2
-    assert missing.stderr.strip().splitlines() == ["vclf-run: error: --serve: prometheus-client is not installed here (pip install 'vclf[serve]')"]
+    assert missing.stderr.strip().splitlines() == [
+        "vclf-run: error: --serve: prometheus-client is not installed here (pip install 'vclf[serve]')"
+    ]
 
     alone = run_command("vclf-run", clip, "--model", bundle, "--live", "--no-display", "--pre", "1", check=False)
     assert alone.returncode == 2 and "--pre and --post apply with --record" in alone.stderr

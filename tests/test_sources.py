@@ -8,6 +8,7 @@ import click
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.clips import counting_frames
 
 from vclf.runtime.errors import BadInputError
 from vclf.runtime.sources import (
@@ -22,7 +23,6 @@ from vclf.runtime.sources import (
     resolve_source,
 )
 from vclf.runtime.video_writer import write_video
-from support.clips import counting_frames
 
 
 @pytest.fixture
@@ -141,7 +141,11 @@ SOURCE_ALPHABET = string.ascii_letters + string.digits + "/.:*?[]!-_ %@#\\\n\t\x
 SOURCE_TEXT = st.one_of(
     st.text(SOURCE_ALPHABET, max_size=40),
     st.builds(lambda digits: f"camera{digits}", st.text(string.digits, min_size=1, max_size=30)),
-    st.builds(lambda scheme, rest: f"{scheme}://{rest}", st.text(string.ascii_letters + "+.-", min_size=1, max_size=8), st.text(SOURCE_ALPHABET, max_size=20)),
+    st.builds(
+        lambda scheme, rest: f"{scheme}://{rest}",
+        st.text(string.ascii_letters + "+.-", min_size=1, max_size=8),
+        st.text(SOURCE_ALPHABET, max_size=20),
+    ),
     st.sampled_from(["a[1].avi", "a?.avi", "*", "[", "b*.avi", "clips.txt", "camera0", ".", ".."]),
 )
 

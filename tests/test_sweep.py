@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from support.fixtures import built
+
 from vclf.export.sweep import SweepRow, save_scatter
 from vclf.export.train_commands import main as train_main
 
@@ -67,7 +67,7 @@ def test_sweep_measures_every_length_and_precision_it_exported(swept):
         assert r["backbone"] == BACKBONE and int(r["image_size"]) == SIZE and int(r["feature_size"]) == 576
         correct = float(r["test_accuracy"]) * test_clips
         assert correct == pytest.approx(round(correct), abs=1e-3), "a share of the test clips, rounded to 4 places"
-        assert 0 < float(r["extractor_ms_per_frame"]) and 0 < float(r["extractor_ms_per_clip"])
+        assert float(r["extractor_ms_per_frame"]) > 0 and float(r["extractor_ms_per_clip"]) > 0
         assert 0 < float(r["live_ms_p50"]) <= float(r["live_ms_p95"]) and float(r["bundle_mb"]) > 0
     assert f"| {BACKBONE} | {LENGTHS[0]} | fp32 | {SIZE} | 576 |" in printed, "the Markdown table is printed"
 

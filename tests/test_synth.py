@@ -4,8 +4,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-
 from support.commands import run_command
+
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 from vclf.train.synth import CLASSES, random_spec, render_clip, write_dataset
 
@@ -16,7 +16,7 @@ def test_synth_writes_the_keras_example_layout_with_real_videos(tmp_path):
     for split, per_class in (("train", 3), ("test", 1)):
         table = pd.read_csv(tmp_path / "d" / f"{split}.csv")
         assert list(table.columns) == ["video_name", "tag"]
-        assert table["tag"].value_counts().to_dict() == {c: per_class for c in CLASSES}
+        assert table["tag"].value_counts().to_dict() == dict.fromkeys(CLASSES, per_class)
         for name in table["video_name"]:
             capture = cv2.VideoCapture(str(tmp_path / "d" / split / name))
             ok, frame = capture.read()

@@ -2,12 +2,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
-
 from support.clips import counting_frames
+
+from vclf.runtime import video
 from vclf.runtime.errors import BadInputError
 from vclf.runtime.preprocess import IMAGE_SIZE, crop_center_square, prepare_frame
 from vclf.runtime.sampling import ClipSampling
-from vclf.runtime import video
 from vclf.runtime.video import count_frames, read_clip
 from vclf.runtime.video_writer import write_video
 

@@ -23,7 +23,6 @@ from zipfile import ZipFile
 
 import numpy as np
 import pytest
-
 from support.commands import REPO, build_distributions, run_command
 
 PACKAGES = {"runtime": "vclf/runtime", "train": "vclf/train", "export": "vclf/export"}
@@ -51,9 +50,7 @@ def wheel_venv(distributions, tmp_path_factory) -> Path:
     """A fresh virtualenv, outside the checkout, with the wheel and its runtime dependencies."""
     venv = tmp_path_factory.mktemp("wheel-venv")
     subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
-    install = subprocess.run(
-        [venv / "bin" / "python", "-m", "pip", "install", "--quiet", distributions[1]], capture_output=True, text=True
-    )
+    install = subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", distributions[1]], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr[-3000:]
     return venv
 

@@ -8,8 +8,8 @@ import click
 from vclf.runtime.cli.errors import reports_errors
 from vclf.runtime.cli.options import cluster_of, engine_options
 from vclf.runtime.cluster.ray_engine import check_cluster
-from vclf.runtime.providers import DEVICES
 from vclf.runtime.errors import needs_extra
+from vclf.runtime.providers import DEVICES
 from vclf.runtime.sampling import SEQUENCE_LENGTH
 
 from .backbones import BACKBONES, DEFAULT_BACKBONE, check_backbone_settings

@@ -144,10 +144,7 @@ def check_dataset(data_dir: str | Path, splits: tuple[str, ...] = SPLITS, labels
         problems += sorted(found, key=lambda p: p.line)
     if problems:
         raise DatasetError(data_dir, problems)
-    return {
-        split: Split([data_dir / split / r.video_name for r in rows], [r.tag for r in rows])
-        for split, rows in tables.items()
-    }
+    return {split: Split([data_dir / split / r.video_name for r in rows], [r.tag for r in rows]) for split, rows in tables.items()}
 
 
 def read_split(data_dir: str | Path, split: str) -> Split:

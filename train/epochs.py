@@ -115,8 +115,7 @@ def fit_epochs(
     state = restore(model, backup)
     if state.epoch:
         click.echo(
-            f"Resuming after epoch {state.epoch} (best val_loss {state.best_val_loss:.4f}, "
-            f"{state.wait} epoch(s) without improvement)",
+            f"Resuming after epoch {state.epoch} (best val_loss {state.best_val_loss:.4f}, {state.wait} epoch(s) without improvement)",
             err=True,
         )
     (inputs, labels), (val_inputs, val_labels) = train, validation

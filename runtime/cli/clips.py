@@ -17,9 +17,9 @@ from .options import Output
 
 if TYPE_CHECKING:
     from ..classify import Classifier, ClipResult
-    from ..cluster.ray_engine import Cluster
-    from ..cluster.pipeline import ClusterPipeline
     from ..clips.folder import FolderPipeline, Outcome
+    from ..cluster.pipeline import ClusterPipeline
+    from ..cluster.ray_engine import Cluster
 
 
 def describe_engine(classifier: "Classifier") -> str:
@@ -53,7 +53,9 @@ def check_file_options(
     if table and table.suffix.lower() != ".parquet":
         raise click.UsageError(f"--out {table}: name a .parquet file")
     if decode_timeout and (cluster or gif_path):
-        raise click.UsageError(f"--decode-timeout applies to the local engine's decoding workers, not with --{'engine ray' if cluster else 'gif'}")
+        raise click.UsageError(
+            f"--decode-timeout applies to the local engine's decoding workers, not with --{'engine ray' if cluster else 'gif'}"
+        )
 
 
 def run_clip(source: Source, model_dir: str, device: str, output: Output) -> None:
@@ -88,8 +90,8 @@ def run_folder(source: Source, model_dir: str, device: str, output: Output, tabl
 def run_on_cluster(source: Source, model_dir: str, device: str, output: Output, table: Path | None, cluster: "Cluster | None") -> None:
     """The files decoded by Ray tasks and classified by Ray actors (``cluster`` says where); exits."""
     from ..bundle import load_bundle
-    from ..cluster.ray_engine import describe_cluster, ray_runtime
     from ..cluster.pipeline import ClusterPipeline
+    from ..cluster.ray_engine import describe_cluster, ray_runtime
 
     assert cluster is not None  # run_kind chose Ray because one was asked for
     bundle = load_bundle(model_dir)

@@ -16,7 +16,6 @@ import click
 from ..errors import VclfError, one_line
 from ..signals import received_stop, sigterm_as_sigint
 
-
 INTERRUPTED = 130  # 128 + SIGINT, for SIGINT and SIGTERM alike
 
 

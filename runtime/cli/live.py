@@ -52,8 +52,8 @@ def use_display(requested: bool | None) -> bool:
 def live_engine(model_dir: str, device: str, verbose: bool) -> "Engine":
     """The bundle's engine, with OpenCV's own warnings off (a reconnect is reported once, by vclf)."""
     from ..bundle import load_bundle
-    from ..live.capture import quiet_opencv
     from ..engine import Engine
+    from ..live.capture import quiet_opencv
 
     quiet_opencv()
     return Engine(load_bundle(model_dir), device, verbose=verbose)
@@ -154,7 +154,9 @@ def run_several(
         click.echo(json.dumps(event.to_dict(name)) if output.as_json else format_event(name, event))
 
     names = [name for name, _ in named]
-    with looking_on(watched.serve, watched.record, watched.pre, watched.post, names, settings, emit_event if events else lambda *_: None, report) as (
+    with looking_on(
+        watched.serve, watched.record, watched.pre, watched.post, names, settings, emit_event if events else lambda *_: None, report
+    ) as (
         watch,
         on_event,
         ended,

@@ -43,9 +43,7 @@ def describe_builds() -> str:
     """What ``--version`` prints: vclf's version and the ONNX Runtime and OpenCV builds it runs on."""
     from ..builds import onnxruntime_build, opencv_build
 
-    return "\n".join(
-        [f"vclf-run {metadata.version('vclf')}", f"ONNX Runtime: {onnxruntime_build()}", f"OpenCV: {opencv_build()}"]
-    )
+    return "\n".join([f"vclf-run {metadata.version('vclf')}", f"ONNX Runtime: {onnxruntime_build()}", f"OpenCV: {opencv_build()}"])
 
 
 def show_version(context: click.Context, _param: click.Parameter, value: bool) -> None:

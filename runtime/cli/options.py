@@ -162,15 +162,20 @@ def event_options(command: Callable) -> Callable:
                 help="Live: print actions as events, a line when one starts and when it ends, instead of every prediction "
                 "(the defaults below: the best of benchmarks/event_thresholds.py on make live-switch's model).",
             ),
-            click.option("--on", type=probability, default=ON_DEFAULT, show_default=True, help="Events: an action starts at or above this probability..."),
+            click.option(
+                "--on",
+                type=probability,
+                default=ON_DEFAULT,
+                show_default=True,
+                help="Events: an action starts at or above this probability...",
+            ),
             click.option("--off", type=probability, default=OFF_DEFAULT, show_default=True, help="Events: ...and ends below this one."),
             click.option(
                 "--min-duration",
                 type=seconds,
                 default=MIN_DURATION_S,
                 show_default=True,
-                help="Events: seconds as the highest label at or above --on (through dips shorter than --min-gap) "
-                "before an action starts.",
+                help="Events: seconds as the highest label at or above --on (through dips shorter than --min-gap) before an action starts.",
             ),
             click.option(
                 "--min-gap", type=seconds, default=MIN_GAP_S, show_default=True, help="Events: seconds below --off before it ends."

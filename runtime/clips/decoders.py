@@ -10,6 +10,7 @@ caller with ONNX Runtime's threads (``spawn`` where there is no forkserver). Thi
 module imports no ONNX Runtime.
 """
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -65,10 +66,8 @@ def end_with_owner(owner: int) -> None:
     forkserver outlives it.
     """
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
     parent = os.getppid()
 
     def watch() -> None:
@@ -157,12 +156,14 @@ class _Worker:
 
     def crash(self) -> Decoded:
         """The held task, failed with the way the process ended."""
+        assert self.task is not None  # a worker crashes on the task it holds
         position, path = self.task
         code = self.process.exitcode
         cause = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return position, BadInputError(f"{path}: the decoder crashed on this file ({cause})")
 
     def timed_out(self) -> Decoded:
+        assert self.task is not None  # only a worker with a task has a deadline
         position, path = self.task
         return position, BadInputError(f"{path}: decoder timed out after {self.timeout:.0f} s")
 
@@ -305,7 +306,9 @@ class DecoderPool:
 
     def _replace(self, index: int, failed: Decoded | None) -> None:
         """End the worker at ``index`` (killed if it still runs); its task fails with ``failed``; a new one starts when a task is due."""
-        self._workers[index].stop(wait=0)
+        worker = self._workers[index]
+        if worker is not None:
+            worker.stop(wait=0)
         self._workers[index] = None
         if failed is not None:
             self._results.put(failed)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from ..bundle import Bundle
 from ..classify import Classifier, ClipResult
-from .decoders import Decode, Decoded, DecoderPool
 from ..engine import EXTRACT_BATCH
 from ..errors import VclfError
 from ..video import Clip, read_clip
+from .decoders import Decode, Decoded, DecoderPool
 
 DECODE_AHEAD = 16  # clips decoded ahead of the first one not yet reported (~3 MB each at 224 px)
 
@@ -116,7 +116,9 @@ def next_batch(pool: DecoderPool, waiting: list[Decoded], batch_frames: int = EX
     ``waiting``; what does not fit in this batch stays there for the next.
     """
     if not waiting:
-        waiting.append(pool.get())
+        first = pool.get()
+        assert first is not None  # called only while files are unreported, and each file comes out once
+        waiting.append(first)
     while (item := pool.get(block=False)) is not None:
         waiting.append(item)
     waiting.sort(key=lambda item: item[0])
@@ -132,9 +134,7 @@ def _frame_count(item: Decoded) -> int:
     return len(item[1].frames) if isinstance(item[1], Clip) else 0
 
 
-def batch_outcomes(
-    classifier: Classifier, batch: list[Decoded], files: Sequence[Path], top_k: int | None
-) -> Iterator[tuple[int, Outcome]]:
+def batch_outcomes(classifier: Classifier, batch: list[Decoded], files: Sequence[Path], top_k: int | None) -> Iterator[tuple[int, Outcome]]:
     """Outcomes for a batch: failures as they came, clips classified by one extractor and one head call."""
     clips = [(position, item) for position, item in batch if isinstance(item, Clip)]
     for position, item in batch:

@@ -44,6 +44,7 @@ def table_schema():
 def table_row(outcome: Outcome) -> dict:
     if outcome.error is not None:
         return {"source": str(outcome.path), "error": str(outcome.error)}
+    assert outcome.result is not None  # an outcome holds an error or a result
     return {**outcome.result.to_dict(), "error": None}
 
 

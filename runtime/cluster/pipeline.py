@@ -7,16 +7,17 @@ The same steps as ``FolderPipeline`` (``read_clip``, the extractor, the head,
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from ..bundle import Bundle
 from ..classify import Classifier, ClipResult
-from .ray_engine import ClusterMap
+from ..clips.folder import Outcome
 from ..engine import EXTRACT_BATCH
 from ..errors import VclfError
-from ..clips.folder import Outcome
 from ..video import Clip
+from .ray_engine import ClusterMap
 
 
 def without_pixels(clip: Clip) -> Clip:
@@ -59,5 +60,5 @@ class ClusterPipeline:
             if isinstance(answer, VclfError):
                 yield Outcome(path, error=answer)
                 continue
-            probabilities, clip, provider = answer
+            probabilities, clip, provider = cast(tuple[np.ndarray, Clip, str], answer)
             yield Outcome(path, result=ClipResult.ranked(path, probabilities, self.bundle.labels, clip, provider, self.top_k))

@@ -22,10 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from ..clips.decoders import Decode, decode_or_error
-from ..providers import DeviceUnavailableError
 from ..errors import BadInputError, MissingPackageError, SourceUnavailableError, VclfError, first_line
+from ..providers import DeviceUnavailableError
 from ..sampling import ClipSampling
 from ..video import read_clip
 

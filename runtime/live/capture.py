@@ -210,9 +210,7 @@ class LiveCapture:
     def _reopen(self, attempt: int) -> bool:
         """Wait out the backoff and try a new capture; False when attempts ran out or on stop."""
         if attempt > self.reconnect:
-            self.error = SourceUnavailableError(
-                f"{self.source.text}: source lost; no frames after {self.reconnect} reconnect attempts"
-            )
+            self.error = SourceUnavailableError(f"{self.source.text}: source lost; no frames after {self.reconnect} reconnect attempts")
             return False
         delay = backoff_delay(attempt)
         self.report(f"{self.source.text}: no frames; reconnecting in {delay:.1f} s (attempt {attempt} of {self.reconnect})")

@@ -162,6 +162,7 @@ class EventTracker:
 
     def _follow_active(self, probability: float, timestamp: float, frame: int) -> list[Event]:
         """Hold the active action through short dips below ``off``; end it after ``min_gap``."""
+        assert self._active is not None  # called only while an action is on
         if probability >= self.settings.off:
             if self._below is not None:  # the dip was short: it belongs to the action
                 self._active.seen += self._below.seen
@@ -177,6 +178,7 @@ class EventTracker:
 
     def _end(self, end: float, end_frame: int) -> Event:
         run, self._active, self._below = self._active, None, None
+        assert run is not None  # only an action that is on ends
         self.counts["end"] += 1
         peak, mean = run.figures(before=end)
         return Event("end", self.labels[run.label], run.start, run.start_frame, end, end_frame, peak, mean)

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .capture import CapturedFrame, LiveCapture
 from ..classify import Prediction, prediction_records, rank
-from .display import Window
 from ..engine import Engine
 from ..gif import save_gif
-from .overlay import OverlayStats, draw_caption, draw_overlay
 from ..preprocess import prepare_frame
 from ..signals import stop_requests
 from ..sources import Source
+from .capture import CapturedFrame, LiveCapture
+from .display import Window
 from .feature_ring import FeatureRing, Smoother
+from .overlay import OverlayStats, draw_caption, draw_overlay
 
 POLL_S = 0.2  # how often the loop looks for a stop request while no frame comes
 FPS_PREDICTIONS = 10  # the overlay's fps is over this many recent predictions

@@ -32,18 +32,18 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .capture import CapturedFrame, LiveCapture
 from ..classify import rank
-from .display import Window
 from ..engine import Engine
 from ..errors import SourceUnavailableError, VclfError
-from .events import Event, EventSettings, EventTracker
-from .loop import FPS_PREDICTIONS, LivePrediction, LiveSummary, LoopSettings, overlay_stats
-from ..signals import stop_requests
-from .overlay import draw_caption, draw_overlay
 from ..preprocess import prepare_frame
+from ..signals import stop_requests
 from ..sources import Source
+from .capture import CapturedFrame, LiveCapture
+from .display import Window
+from .events import Event, EventSettings, EventTracker
 from .feature_ring import FeatureRing, Smoother
+from .loop import FPS_PREDICTIONS, LivePrediction, LiveSummary, LoopSettings, overlay_stats
+from .overlay import draw_caption, draw_overlay
 
 # The wait before looking again when no source has a frame. A step never waits for more frames: on the
 # CPU a frame's extractor cost hardly falls with the batch, and waiting 5 ms for other sources' frames

@@ -239,7 +239,13 @@ class SourceRecorder:
 
     def _close(self, clip: Clip) -> None:
         self.clips.remove(clip)
-        sidecar = {**clip.record, "pre": self.recorder.pre, "post": self.recorder.post, "first_frame": clip.first, "last_frame": clip.next - 1}
+        sidecar = {
+            **clip.record,
+            "pre": self.recorder.pre,
+            "post": self.recorder.post,
+            "first_frame": clip.first,
+            "last_frame": clip.next - 1,
+        }
         self.recorder.send(("close", clip.number, sidecar))
 
 
@@ -281,7 +287,13 @@ class ClipWriter:
             written.release()
             if held != self.frames:
                 raise OSError(f"the file holds {held} of {self.frames} frames (disk full?)")
-            sidecar["clip"] = {"file": self.final.name, "frames": self.frames, "fps": round(self.fps, 3), "width": self.size[0], "height": self.size[1]}
+            sidecar["clip"] = {
+                "file": self.final.name,
+                "frames": self.frames,
+                "fps": round(self.fps, 3),
+                "width": self.size[0],
+                "height": self.size[1],
+            }
             temp_meta.write_text(json.dumps(sidecar, indent=1) + "\n")
             os.replace(temp_meta, meta)
             os.replace(self.temp, self.final)

@@ -16,9 +16,9 @@ import cv2
 
 from ..live.capture import CapturedFrame
 from ..live.loop import FPS_PREDICTIONS, LivePrediction, overlay_stats
-from .metrics import Metrics
 from ..live.multi_source import SourceState
 from ..live.overlay import draw_overlay
+from .metrics import Metrics
 
 MAX_VIEW_FPS = 10.0  # the most overlay images a second a source's viewers get
 JPEG_QUALITY = 80
@@ -99,7 +99,10 @@ class Watch:
         """Until the source has a prediction newer than frame ``after`` (True), the loop ends or ``timeout`` passes."""
         view = self.views[name]
         with self.changed:
-            return self.changed.wait_for(lambda: (view.frame is not None and view.frame.index != after) or self.finished, timeout) and not self.finished
+            return (
+                self.changed.wait_for(lambda: (view.frame is not None and view.frame.index != after) or self.finished, timeout)
+                and not self.finished
+            )
 
     def events_after(self, seen: int, timeout: float) -> list[tuple[int, dict]]:
         """The logged events numbered above ``seen``, waiting up to ``timeout`` for one."""

@@ -10,8 +10,8 @@ import click
 from ..live.capture import CapturedFrame
 from ..live.events import Event, EventSettings
 from ..live.loop import LivePrediction
-from ..signals import stop_requests
 from ..live.multi_source import SourceState
+from ..signals import stop_requests
 
 if TYPE_CHECKING:  # imported for --serve and --record only
     from .record import Recorder

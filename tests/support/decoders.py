@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vclf.runtime.video import Clip, read_clip
 
+
 def decode_or_abort(path: Path, *settings) -> Clip:
     """``read_clip``, except that a file named ``*crash*`` kills the process, as a decoder crash would."""
     if "crash" in Path(path).name:

@@ -93,8 +93,17 @@ def trained_run(dataset, feature_cache, tmp_path_factory) -> Path:
         tmp_path_factory,
         "run",
         lambda out: run_command(
-            "vclf-train", "fit", dataset, "--out", out, "--weights", "none",
-            "--image-size", str(SESSION_IMAGE_SIZE), "--cache", feature_cache,
+            "vclf-train",
+            "fit",
+            dataset,
+            "--out",
+            out,
+            "--weights",
+            "none",
+            "--image-size",
+            str(SESSION_IMAGE_SIZE),
+            "--cache",
+            feature_cache,
         ),
     )
 

@@ -26,7 +26,9 @@ def main(clip: str, port: str) -> None:
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(f'( filesrc location="{clip}" ! avidemux ! jpegdec ! videoconvert ! jpegenc quality=100 ! rtpjpegpay name=pay0 pt=26 )')
+    factory.set_launch(
+        f'( filesrc location="{clip}" ! avidemux ! jpegdec ! videoconvert ! jpegenc quality=100 ! rtpjpegpay name=pay0 pt=26 )'
+    )
     server.get_mount_points().add_factory("/clip", factory)
     if server.attach(None) == 0:
         sys.exit(f"rtsp_server: cannot listen on 127.0.0.1:{port}")
