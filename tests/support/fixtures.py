@@ -21,6 +21,17 @@ from filelock import FileLock
 from support.commands import run_command
 
 SESSION_IMAGE_SIZE = 112  # the session run's frames: a quarter of 224's extraction cost
+SESSION_BUILDS = ("dataset", "trained_run", "bundle", "int8_bundle", "export_output")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need none of the session's builds run first (in their order), the rest after.
+
+    The first worker to ask for the session's run builds it (minutes) while
+    the other waits on its lock; with this order the other worker spends
+    that time on the tests that need no run instead of waiting.
+    """
+    items.sort(key=lambda item: any(name in SESSION_BUILDS for name in getattr(item, "fixturenames", ())))
 
 
 def built(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
