@@ -28,6 +28,8 @@ from support.commands import REPO, build_distributions, run_command
 PACKAGES = {"runtime": "vclf/runtime", "train": "vclf/train", "export": "vclf/export"}
 COMMANDS = ("vclf-run", "vclf-train", "vclf-export")
 GPU_BUILD_PLATFORMS = {("Linux", "x86_64"), ("Windows", "AMD64")}  # pyproject.toml's markers for onnxruntime-gpu
+# One worker builds the distributions once: two builds at a time in the checkout race on its vclf.egg-info.
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 def package_files() -> set[str]:
