@@ -38,11 +38,12 @@ import numpy as np
 
 from ..live.capture import REPLAY_FPS_FALLBACK, LiveCapture
 from ..live.events import Event
+from ..video_writer import FOURCC
 
 PREROLL_CAP_MB = 256  # the most a source's pre-roll ring holds
 QUEUE_MB = 2 * PREROLL_CAP_MB  # frames waiting for the writer, all sources together: a clip's pre-roll and as much again
 LATE_S = 1.0  # how much later than its time the loop may tell of an event (its latency), and then some
-FOURCC = cv2.VideoWriter.fourcc(*"MJPG")
+MJPG = cv2.VideoWriter.fourcc(*FOURCC)  # event clips in the codec every vclf video is written in
 UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -260,7 +261,7 @@ class ClipWriter:
             temp.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             self.error = f"cannot create the folder ({exc.strerror or exc})"
-        self.writer = None if self.error else cv2.VideoWriter(str(temp), cv2.CAP_OPENCV_MJPEG, FOURCC, fps, size)
+        self.writer = None if self.error else cv2.VideoWriter(str(temp), cv2.CAP_OPENCV_MJPEG, MJPG, fps, size)
         if self.writer is not None and not self.writer.isOpened():
             self.error = "cannot open it for writing"
 
