@@ -23,7 +23,7 @@ def main(bundle: str, stride: str, *sources: str) -> int:
     emit = lambda prediction: print(json.dumps(prediction.to_dict()), flush=True)  # noqa: E731
     report = lambda line: print(f"sequential: {line}", file=sys.stderr, flush=True)  # noqa: E731
     try:
-        run_sources([(s, resolve_source(s)) for s in sources], engine, LoopSettings(int(stride)), emit, report, max_batch=1)
+        run_sources([(s, resolve_source(s)) for s in sources], engine, LoopSettings(int(stride)), emit, report, max_batch=1, workers=1)
     except VclfError as exc:
         report(f"error: {exc}")
         return exc.exit_code

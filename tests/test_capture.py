@@ -1,5 +1,6 @@
 """Live capture: a bounded buffer that drops the oldest, paced file replays, cameras that fail and recover."""
 
+import threading
 import time
 
 import numpy as np
@@ -40,6 +41,19 @@ def test_newest_takes_the_latest_frame_at_once_and_counts_the_older_one_dropped(
         buffer.put(CapturedFrame(index, np.zeros((1, 1, 3), np.uint8), 0.0, 0.0, 0))
     assert buffer.newest().index == 1 and buffer.dropped == 1
     assert buffer.newest() is None and buffer.dropped == 1
+
+
+def test_buffers_that_share_an_arrived_event_wake_one_reader_waiting_on_all_of_them():
+    arrived = threading.Event()
+    buffers = [FrameBuffer(2, arrived) for _ in range(3)]
+    put_later = threading.Timer(0.2, buffers[2].put, [CapturedFrame(7, np.zeros((1, 1, 3), np.uint8), 0.0, 0.0, 0)])
+    started = time.monotonic()
+    put_later.start()
+    assert arrived.wait(10) and time.monotonic() - started < 5, "a frame in any of the buffers ends the wait"
+    assert [b.newest() for b in buffers[:2]] == [None, None] and buffers[2].newest().index == 7
+    arrived.clear()
+    buffers[0].close()
+    assert arrived.is_set(), "an end wakes the reader too"
 
 
 def test_file_replay_hands_on_every_stride_th_frame_at_the_file_frame_rate(tmp_path):

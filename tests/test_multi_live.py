@@ -22,6 +22,7 @@ from support.streaming import MjpegServer, RtspServer
 from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import SourceUnavailableError
+from vclf.runtime.live import multi_source
 from vclf.runtime.live.events import EventSettings, EventTracker
 from vclf.runtime.live.loop import LivePrediction, LoopSettings, run_live
 from vclf.runtime.live.multi_source import TILE, run_sources, tile
@@ -120,6 +121,49 @@ def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_
     lost = [line for line in reports if line.startswith("error: ")]
     assert sorted(lost) == sorted(f"error: {url}: source lost; no frames after 0 reconnect attempts" for url in (http.url, rtsp.url))
     assert {line.split(":")[0] for line in reports if "frames read" in line} == {name for name, _ in named}
+
+
+def test_two_steps_run_at_once_each_on_sources_of_its_own_and_every_frame_keeps_its_order(engine, tmp_path, monkeypatch):
+    """Steps slower than each source's frames come: the second worker takes the other sources' frames that
+    come meanwhile, never a frame of a source whose step is running."""
+    fps = 20.0  # a due frame every 0.1 s per source at stride 2; a step takes 0.15 s
+    clip = action_replay(tmp_path / "fast.avi", ("grow",), 7, 40, fps)
+    steps: list[tuple[float, float, list[str]]] = []  # (start, end, the step's sources)
+    real_step = multi_source.step
+
+    def slow_step(engine, due):
+        start = time.monotonic()
+        time.sleep(0.15)
+        results = real_step(engine, due)
+        steps.append((start, time.monotonic(), [state.name for state, _ in due]))
+        return results
+
+    monkeypatch.setattr(multi_source, "step", slow_step)
+    files = [tmp_path / f"{name}.avi" for name in "abcd"]
+    for file in files:
+        file.write_bytes(clip.read_bytes())
+    predictions: list[LivePrediction] = []
+    summary = run_sources(
+        [(file.stem, resolve_source(str(file))) for file in files],
+        engine,
+        LoopSettings(2),
+        predictions.append,
+        lambda line: None,
+        workers=2,
+    )
+    overlapping = [(a, b) for i, a in enumerate(steps) for b in steps[i + 1 :] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping, "two steps ran at once"
+    assert all(not set(a[2]) & set(b[2]) for a, b in overlapping), "a source is in one running step at most"
+    assert all(len(overlapping_at(steps, moment)) <= 2 for moment, _, _ in steps), "no more steps at once than workers"
+    assert len(predictions) == sum(len(names) for _, _, names in steps) == sum(summary.batch_sizes.elements())
+    for file in files:
+        indices = [p.frame_index for p in predictions if p.source == file.stem]
+        assert indices and indices == sorted(set(indices)), f"{file.stem}: each frame once, in order"
+
+
+def overlapping_at(steps: list[tuple[float, float, list[str]]], moment: float) -> list:
+    """The steps running at ``moment``."""
+    return [step for step in steps if step[0] <= moment < step[1]]
 
 
 def rate(records: list[dict], source: str, since: float, until: float) -> float:

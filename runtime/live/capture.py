@@ -86,10 +86,11 @@ def backoff_delay(attempt: int) -> float:
 class FrameBuffer:
     """A bounded FIFO between the capture thread and the reader; full means the oldest goes."""
 
-    def __init__(self, size: int = BUFFER_FRAMES):
+    def __init__(self, size: int = BUFFER_FRAMES, arrived: threading.Event | None = None):
         self._frames: deque[CapturedFrame] = deque(maxlen=size)
         self._ready = threading.Condition()
         self._closed = False
+        self._arrived = arrived  # also set on each put and on close: a reader of several buffers waits on it
         self.dropped = 0
 
     def put(self, frame: CapturedFrame) -> None:
@@ -98,12 +99,16 @@ class FrameBuffer:
                 self.dropped += 1
             self._frames.append(frame)
             self._ready.notify()
+        if self._arrived is not None:
+            self._arrived.set()
 
     def close(self) -> None:
         """No more frames will come; ``get`` still hands out what is buffered."""
         with self._ready:
             self._closed = True
             self._ready.notify_all()
+        if self._arrived is not None:
+            self._arrived.set()
 
     def get(self, timeout: float | None = None) -> CapturedFrame | None:
         """The oldest buffered frame, waiting up to ``timeout`` s for one; None if none came."""
@@ -147,12 +152,13 @@ class LiveCapture:
         reconnect: int = 5,
         report: Callable[[str], None] = print,
         buffer_frames: int = BUFFER_FRAMES,
+        arrived: threading.Event | None = None,
     ):
         self.source = source
         self.stride = stride
         self.reconnect = reconnect
         self.report = report
-        self.frames = FrameBuffer(buffer_frames)
+        self.frames = FrameBuffer(buffer_frames, arrived)
         self.frames_read = 0
         self.connection = 0  # +1 on each reconnect
         self.error: BaseException | None = None

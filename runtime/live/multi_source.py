@@ -6,16 +6,23 @@
              ──► prepare_frame ×B ──► extractor (one call on B frames)
              ──► Smoother, EventTracker per source ──► JSON lines / tiled window
 
-Each step takes the newest buffered frame of every source that has one
-(each source's buffer is the single-source one, bounded and dropping the
-oldest; a step also drops, and counts, a source's older buffered frame,
-which is only there when the loop is behind), so a step's batch holds at
-most one frame per source: a fast source never starves the others. A step
-runs on the frames there are, waiting for none, so a slow or stalled
-source never holds the others back. When no source has a frame the loop
-sleeps ``IDLE_S`` and looks again. While the extractor works for some
-sources the others' frames gather for the next call, so the more the loop
-is behind, the larger its batches.
+Each step takes the newest buffered frame of every free source that has
+one (each source's buffer is the single-source one, bounded and dropping
+the oldest; a step also drops, and counts, a source's older buffered
+frame, which is only there when the loop is behind), so a step's batch
+holds at most one frame per source: a fast source never starves the
+others. A step runs on the frames there are, waiting for none, so a slow
+or stalled source never holds the others back.
+
+Up to ``STEP_WORKERS`` steps run at once, each on its own sources (a
+source whose step is running is not free, so its frames keep their
+order): a frame that comes while one step runs starts on the next worker
+at once instead of waiting for that step to end. The loop's own thread
+gathers, hands steps out, and emits their predictions and events in the
+order the steps end; it waits on one event that any source's new frame,
+a source's end or a finished step sets. While every worker is busy the
+others' frames gather for the next call, so the more the loop is behind,
+the larger its batches.
 
 A source lost for good is reported once and leaves the loop; the others go
 on. The run ends when every source has ended (a replay played through, a
@@ -23,9 +30,12 @@ stream lost) or a stop is asked for.
 """
 
 import math
+import os
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -45,10 +55,14 @@ from .feature_ring import FeatureRing, Smoother
 from .loop import FPS_PREDICTIONS, LivePrediction, LiveSummary, LoopSettings, overlay_stats
 from .overlay import draw_caption, draw_overlay
 
-# The wait before looking again when no source has a frame. A step never waits for more frames: on the
-# CPU a frame's extractor cost hardly falls with the batch, and waiting 5 ms for other sources' frames
-# cost p95 (mobilenet_v3_small int8, 8 sources: 14.2 ms against 5.4 ms for 8 processes).
-IDLE_S = 0.002
+# The longest wait for a frame when no source has one; any source's new frame (or end) ends it at once.
+# A step never waits for more frames: waiting 5 ms for other sources' frames cost p95
+# (mobilenet_v3_small int8, 8 sources: 14.2 ms against 5.4 ms for 8 processes).
+IDLE_S = 0.1
+# Steps in flight at once, one per core up to two: a frame that comes while a step runs starts on the
+# other worker. Measured on 2 cores, the tests' int8 bundle, 8 sources with independent clocks:
+# p95 10.4 ms against 12.3 ms with one worker (docs/live.md, "Several sources").
+STEP_WORKERS = min(2, os.cpu_count() or 1)
 TILE = (480, 360)  # width, height of each source's tile in the window
 
 
@@ -98,15 +112,17 @@ def open_sources(
     settings: LoopSettings,
     report: Callable[[str], None],
     events: EventSettings | None,
+    arrived: threading.Event,
 ) -> tuple[list[SourceState], dict[str, SourceUnavailableError]]:
     """A state per source that opens; a camera or stream that does not is reported and left out.
+    Every source's buffer sets ``arrived`` when it takes a frame or ends.
     Any other failure (a file that is not a video) releases the sources opened so far and is raised."""
     bundle = engine.bundle
     states: list[SourceState] = []
     lost: dict[str, SourceUnavailableError] = {}
     for name, source in named:
         try:
-            capture = LiveCapture(source, settings.stride, settings.reconnect, report)
+            capture = LiveCapture(source, settings.stride, settings.reconnect, report, arrived=arrived)
         except SourceUnavailableError as exc:
             report(f"error: {exc}")
             lost[name] = exc
@@ -145,6 +161,7 @@ def run_sources(
     window_title: str | None = None,
     max_batch: int | None = None,
     watch: "Watcher | None" = None,
+    workers: int = STEP_WORKERS,
 ) -> MultiSummary:
     """Classify the ``(name, source)`` pairs live, batched, until all have ended or a stop is asked for.
 
@@ -155,11 +172,13 @@ def run_sources(
     ``max_batch`` caps a step's frames (default: one per source); the
     sources are looked at from a position that moves on each step, so a cap
     below the number of sources still serves each in turn (``max_batch=1``:
-    one source per step, each its own extractor call). ``watch`` sees the
-    opened sources, each step's batch size and each prediction with its frame.
+    one source per step, each its own extractor call). ``workers`` steps
+    run at once at most (1: one after another). ``watch`` sees the opened
+    sources, each step's batch size and each prediction with its frame.
     Raises SourceUnavailableError when every source is lost.
     """
-    states, lost = open_sources(named, engine, settings, report, events)
+    arrived = threading.Event()
+    states, lost = open_sources(named, engine, settings, report, events, arrived)
     summary = MultiSummary({name: LiveSummary() for name, _ in named}, {}, lost)
     if not states:
         raise SourceUnavailableError(f"none of the {len(named)} sources could be opened")
@@ -169,33 +188,49 @@ def run_sources(
     window = None
     for state in states:
         state.capture.start()
+
+    def publish(results: list[tuple[SourceState, CapturedFrame, np.ndarray]]) -> None:
+        """A finished step's predictions and events, out through ``emit``, ``watch`` and ``emit_event``."""
+        for state, frame, probabilities in results:
+            prediction = predict(state, frame, probabilities, engine, settings.top_k, window is not None)
+            emit(prediction)
+            if watch:
+                watch.predicted(state.name, frame, prediction)
+            if state.events:
+                for event in state.events.update(frame.timestamp, probabilities, frame.index):
+                    emit_event(state.name, event)
+
     try:
         window = Window(window_title) if window_title else None
-        with stop_requests() as stop:
+        with stop_requests() as stop, ThreadPoolExecutor(workers, thread_name_prefix="step") as pool:
+            running: dict[Future, list[SourceState]] = {}  # the steps in flight → their sources
             while not stop.is_set():
-                turn = summary.steps % len(states)
-                due = gather(states[turn:] + states[:turn], max_batch or len(states), emit_event, report, summary)
-                if failure(states):
+                arrived.clear()  # before looking: a frame or a finished step that comes after the look sets it again
+                finished = [future for future in running if future.done()]
+                for future in finished:
+                    del running[future]
+                    publish(future.result())
+                if finished and window and not window.show(tile([s.shown for s in states], [s.name for s in states])):
                     break
-                if not due:
-                    if all(state.ended for state in states):
+                while len(running) < workers:
+                    busy = {id(state) for sources in running.values() for state in sources}
+                    turn = summary.steps % len(states)
+                    free = [state for state in states[turn:] + states[:turn] if id(state) not in busy]
+                    due = gather(free, max_batch or len(states), emit_event, report, summary)
+                    if not due:
                         break
-                    time.sleep(IDLE_S)
-                    continue
-                summary.steps += 1
-                summary.batch_sizes[len(due)] += 1
-                if watch:
-                    watch.stepped(len(due))
-                for state, frame, probabilities in step(engine, due):
-                    prediction = predict(state, frame, probabilities, engine, settings.top_k, window is not None)
-                    emit(prediction)
+                    summary.steps += 1
+                    summary.batch_sizes[len(due)] += 1
                     if watch:
-                        watch.predicted(state.name, frame, prediction)
-                    if state.events:
-                        for event in state.events.update(frame.timestamp, probabilities, frame.index):
-                            emit_event(state.name, event)
-                if window and not window.show(tile([s.shown for s in states], [s.name for s in states])):
+                        watch.stepped(len(due))
+                    future = pool.submit(step, engine, due)
+                    future.add_done_callback(lambda _: arrived.set())
+                    running[future] = [state for state, _ in due]
+                if failure(states) or (not running and all(state.ended for state in states)):
                     break
+                arrived.wait(IDLE_S)
+            for future in running:  # steps still in flight at a stop: their predictions still go out
+                publish(future.result())
             summary.stopped = stop.is_set()
     finally:
         for state in states:
