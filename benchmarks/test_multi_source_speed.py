@@ -4,28 +4,28 @@ one process stepping the sources one after another (``sequential_sources.py``), 
 N = 1, 2, 4, 8 synthetic 25 fps MJPEG-over-HTTP sources on 127.0.0.1 (the
 tests' ``MjpegServer``, looping a 320x240 clip), each at the bundle's live
 stride, so a source that is kept up with gives 25 / stride predictions per
-second. Each arrangement runs until every source predicts, then
-``SECONDS`` are measured from the predictions' own timestamps: aggregate
-predictions per second, per-source latency p50 and p95 (frame arrival to
-prediction), and frames dropped beyond the stride (the ``dropped`` count's
-rise over the window). Bundles: the tests' small one (112 px, fp32 and
-int8) and, in the full run, the fastest edge backbone the project has
+second. Each source is a camera on a clock of its own: its frames go out
+at a phase drawn once per N (seeded), whoever connects and when, so every
+arrangement sees the same frame times. (Streams that start when their
+client connects would hand one process that opens them together all its
+frames at once, and N processes frames spread apart.) The arrangements
+take turns, ``ROUNDS`` times; each round runs until every source
+predicts, then ``SECONDS`` are measured from the predictions' own
+timestamps: aggregate predictions per second, per-source latency p50 and
+p95 (frame arrival to prediction), and frames dropped beyond the stride
+(the ``dropped`` count's rise over the window). Each figure is the median
+of its rounds. Bundles: the tests' small one (112 px, fp32 and int8) and,
+in the full run, the fastest edge backbone the project has
 (``mobilenet_v3_small``) fitted as the tests' run is and exported int8
 (fp32 where the int8 guard refuses; the table says which).
 
 Asserted (full run only): at N = 4 and 8, the batching process gives at
 least the aggregate rate of the other two (within 3%: sources that all are
-kept up with give the same rate) and a lower p95 than N processes. Its p95
-against the sequential process is printed, not asserted: on a CPU, where
-the extractor's cost per frame hardly falls with the batch, each frame of a
-step waits for the whole batch, while the sequential process's frames wait
-for one call each; past what the machine keeps up with, the sequential
-process keeps its p95 by classifying fewer frames and dropping the rest
-(measured on 2 loaded cores: README, "Several sources"). Printed: the table, the
-CPU with its flags and the load, and the largest N each arrangement holds at
-stride rate (95% of it) with p95 under 200 ms. Quick mode (``make test``):
-the fp32 bundle, N = 2 for two seconds, each arrangement's output checked,
-nothing timed.
+kept up with give the same rate) and a lower p95 than either. Printed: the
+table, the CPU with its flags and the load, and the largest N each
+arrangement holds at stride rate (95% of it) with p95 under 200 ms. Quick
+mode (``make test``): the fp32 bundle, N = 2 for two seconds, each
+arrangement's output checked, nothing timed.
 """
 
 import json
@@ -47,7 +47,8 @@ from vclf.train.synth import random_spec, render_clip
 
 SOURCE_FPS = 25.0
 COUNTS, QUICK_COUNTS = (1, 2, 4, 8), (2,)
-SECONDS, QUICK_SECONDS = 20.0, 2.0
+SECONDS, QUICK_SECONDS = 10.0, 2.0
+ROUNDS, QUICK_ROUNDS = 3, 1  # the arrangements take turns, round after round; each figure is the median of its rounds
 START_TIMEOUT_S = 120
 ARRANGEMENTS = ("batched", "separate", "sequential")
 SEQUENTIAL = Path(__file__).with_name("sequential_sources.py")
@@ -121,6 +122,18 @@ def figures(records: list[dict], urls: list[str], stride: int, seconds: float) -
     return Figures(len(window) / seconds, float(p50), float(p95), dropped, len(urls) * SOURCE_FPS / stride)
 
 
+def median(rounds: list[Figures]) -> Figures:
+    """Each figure's median over the rounds (drift on a shared machine moves single rounds by milliseconds)."""
+    middle = lambda values: float(np.median(values))  # noqa: E731
+    return Figures(
+        middle([f.predictions_per_s for f in rounds]),
+        middle([f.p50_ms for f in rounds]),
+        middle([f.p95_ms for f in rounds]),
+        int(middle([f.dropped for f in rounds])),
+        rounds[0].stride_rate,
+    )
+
+
 def check_records(records: list[dict], urls: list[str], labels: list[str]) -> None:
     """Every source predicted, each record complete, probabilities a distribution over the labels."""
     assert {r["source"] for r in records} == set(urls)
@@ -138,13 +151,18 @@ def test_several_sources_batched_against_separate_processes_and_sequential_steps
     meta = json.loads((bundle / "bundle.json").read_text())
     stride, seconds = meta["live_stride"], QUICK_SECONDS if quick else SECONDS
     for count in QUICK_COUNTS if quick else COUNTS:
-        servers = [MjpegServer(stream_clip, loop=True).start() for _ in range(count)]
+        phases = np.random.default_rng(count).uniform(0, 1 / SOURCE_FPS, count)  # cameras on clocks of their own
+        servers = [MjpegServer(stream_clip, loop=True, phase=float(phase)).start() for phase in phases]
         urls = [server.url for server in servers]
+        rounds: dict[str, list[Figures]] = {arrangement: [] for arrangement in ARRANGEMENTS}
         try:
-            for arrangement in ARRANGEMENTS:
-                records = run_arrangement(arrangement, bundle, stride, urls, seconds)
-                check_records(records, urls, meta["labels"])
-                RESULTS[case, arrangement, count] = figures(records, urls, stride, seconds)
+            for _ in range(QUICK_ROUNDS if quick else ROUNDS):
+                for arrangement in ARRANGEMENTS:
+                    records = run_arrangement(arrangement, bundle, stride, urls, seconds)
+                    check_records(records, urls, meta["labels"])
+                    rounds[arrangement].append(figures(records, urls, stride, seconds))
+            for arrangement, measured in rounds.items():
+                RESULTS[case, arrangement, count] = median(measured)
         finally:
             for server in servers:
                 server.stop()
@@ -173,10 +191,9 @@ def print_table(title: str, case: str) -> None:
 @pytest.mark.ratio
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("count", [4, 8])
-def test_batching_gives_at_least_the_others_rate_and_a_lower_p95_than_separate_processes(case, count):
+def test_batching_gives_at_least_the_others_rate_and_a_lower_p95(case, count):
     batched = RESULTS[case, "batched", count]
     for other in ("separate", "sequential"):
         theirs = RESULTS[case, other, count]
         assert batched.predictions_per_s >= 0.97 * theirs.predictions_per_s, (case, count, other, batched, theirs)
-    separate = RESULTS[case, "separate", count]
-    assert batched.p95_ms < separate.p95_ms, (case, count, batched, separate)
+        assert batched.p95_ms < theirs.p95_ms, (case, count, other, batched, theirs)

@@ -9,6 +9,7 @@
   and encodes the JPEG images again for RTP.
 """
 
+import math
 import socket
 import subprocess
 import threading
@@ -56,11 +57,18 @@ class MjpegViewer(threading.Thread):
 
 
 class MjpegServer:
-    """Serves ``clip`` at its frame rate to each client: once, or over and over with ``loop``."""
+    """Serves ``clip`` at its frame rate to each client: once, or over and over with ``loop``.
 
-    def __init__(self, clip: Path, loop: bool = False):
+    With ``phase`` (seconds, looping servers only) the server is a camera on a clock of its own: its
+    frames go out at ``phase + k / fps`` on ``time.monotonic``'s clock whoever is connected, and a
+    client that connects gets the next one. Without it each client's stream starts when it connects,
+    so clients that connect together get their frames together.
+    """
+
+    def __init__(self, clip: Path, loop: bool = False, phase: float | None = None):
         self.frames, self.fps = jpeg_frames(clip)
         self.loop = loop
+        self.phase = phase
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
         self._stopping = threading.Event()
@@ -101,6 +109,10 @@ class MjpegServer:
                 self.end_headers()
                 server._opened += 1
                 stream, start, sent = server._opened, time.monotonic(), 0
+                if server.phase is not None and server.loop:
+                    sent = math.ceil((start - server.phase) * server.fps)  # the camera's next frame, when it is due
+                    time.sleep(max(0.0, server.phase + sent / server.fps - time.monotonic()))
+                    start = server.phase
                 while not server._stopping.is_set() and (server.loop or sent < len(server.frames)):
                     if stream <= server._frozen_before:
                         time.sleep(0.1)
