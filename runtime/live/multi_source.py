@@ -14,15 +14,15 @@ holds at most one frame per source: a fast source never starves the
 others. A step runs on the frames there are, waiting for none, so a slow
 or stalled source never holds the others back.
 
-Up to ``STEP_WORKERS`` steps run at once, each on its own sources (a
-source whose step is running is not free, so its frames keep their
-order): a frame that comes while one step runs starts on the next worker
-at once instead of waiting for that step to end. The loop's own thread
-gathers, hands steps out, and emits their predictions and events in the
-order the steps end; it waits on one event that any source's new frame,
-a source's end or a finished step sets. While every worker is busy the
-others' frames gather for the next call, so the more the loop is behind,
-the larger its batches.
+Up to ``STEP_WORKERS`` workers step at once (the loop's own thread and
+helpers, ``Steps``), each on sources of its own: a source whose step is
+running is not free, so its frames keep their order. A frame that comes
+while one step runs is taken at once by a free worker instead of waiting
+for that step to end. Each worker gathers, steps and publishes by
+itself, with no hand-over between threads; an idle worker waits on one
+event that any source's new frame, a source's end or a finished step
+sets. While every worker is busy the others' frames gather for the next
+call, so the more the loop is behind, the larger its batches.
 
 A source lost for good is reported once and leaves the loop; the others go
 on. The run ends when every source has ended (a replay played through, a
@@ -35,7 +35,6 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -188,49 +187,21 @@ def run_sources(
     window = None
     for state in states:
         state.capture.start()
-
-    def publish(results: list[tuple[SourceState, CapturedFrame, np.ndarray]]) -> None:
-        """A finished step's predictions and events, out through ``emit``, ``watch`` and ``emit_event``."""
-        for state, frame, probabilities in results:
-            prediction = predict(state, frame, probabilities, engine, settings.top_k, window is not None)
-            emit(prediction)
-            if watch:
-                watch.predicted(state.name, frame, prediction)
-            if state.events:
-                for event in state.events.update(frame.timestamp, probabilities, frame.index):
-                    emit_event(state.name, event)
-
     try:
         window = Window(window_title) if window_title else None
-        with stop_requests() as stop, ThreadPoolExecutor(workers, thread_name_prefix="step") as pool:
-            running: dict[Future, list[SourceState]] = {}  # the steps in flight → their sources
-            while not stop.is_set():
-                arrived.clear()  # before looking: a frame or a finished step that comes after the look sets it again
-                finished = [future for future in running if future.done()]
-                for future in finished:
-                    del running[future]
-                    publish(future.result())
-                if finished and window and not window.show(tile([s.shown for s in states], [s.name for s in states])):
-                    break
-                while len(running) < workers:
-                    busy = {id(state) for sources in running.values() for state in sources}
-                    turn = summary.steps % len(states)
-                    free = [state for state in states[turn:] + states[:turn] if id(state) not in busy]
-                    due = gather(free, max_batch or len(states), emit_event, report, summary)
-                    if not due:
-                        break
-                    summary.steps += 1
-                    summary.batch_sizes[len(due)] += 1
-                    if watch:
-                        watch.stepped(len(due))
-                    future = pool.submit(step, engine, due)
-                    future.add_done_callback(lambda _: arrived.set())
-                    running[future] = [state for state, _ in due]
-                if failure(states) or (not running and all(state.ended for state in states)):
-                    break
-                arrived.wait(IDLE_S)
-            for future in running:  # steps still in flight at a stop: their predictions still go out
-                publish(future.result())
+        with stop_requests() as stop:
+            steps = Steps(states, engine, settings, summary, arrived, stop, max_batch, emit, emit_event, report, watch, window)
+            helpers = [threading.Thread(target=steps.serve, name=f"step {n}", daemon=True) for n in range(1, workers)]
+            for helper in helpers:
+                helper.start()
+            try:
+                steps.serve(draws=True)
+            finally:
+                steps.end()
+                for helper in helpers:
+                    helper.join()
+            if steps.errors:
+                raise steps.errors[0]
             summary.stopped = stop.is_set()
     finally:
         for state in states:
@@ -245,6 +216,96 @@ def run_sources(
     if len(summary.lost) == len(named):
         raise SourceUnavailableError(f"all {len(named)} sources are lost")
     return summary
+
+
+class Steps:
+    """The workers' shared part: each worker (the loop's own thread, and ``workers`` - 1 helpers) runs
+    ``serve``, which gathers the free sources' frames, steps on them and publishes the results.
+
+    One lock covers gathering, the counts and publishing, so each source's predictions and events go
+    out in its frames' order and the outputs are called from one worker at a time; the extractor and
+    head calls run outside it, at once in several workers. Only the loop's own thread draws the window.
+    """
+
+    def __init__(
+        self,
+        states: list[SourceState],
+        engine: Engine,
+        settings: LoopSettings,
+        summary: MultiSummary,
+        arrived: threading.Event,
+        stop: threading.Event,
+        max_batch: int | None,
+        emit: Callable[[LivePrediction], None],
+        emit_event: Callable[[str, Event], None],
+        report: Callable[[str], None],
+        watch: "Watcher | None",
+        window: Window | None,
+    ):
+        self.states, self.engine, self.settings, self.summary = states, engine, settings, summary
+        self.arrived, self.stop, self.limit = arrived, stop, max_batch or len(states)
+        self.emit, self.emit_event, self.report, self.watch, self.window = emit, emit_event, report, watch, window
+        self.lock = threading.Lock()
+        self.busy: set[int] = set()  # ids of the sources whose step is running
+        self.over = threading.Event()  # the run ends: every source ended, a failure, the window closed
+        self.errors: list[BaseException] = []  # what ended a worker's step
+        self.published = 0  # steps whose results went out
+
+    def serve(self, draws: bool = False) -> None:
+        """Step until the run ends; ``draws``: this worker (the one that made the window) also draws it."""
+        drawn = 0
+        try:
+            while not (self.stop.is_set() or self.over.is_set()):
+                due = self.take()
+                if due:
+                    results = step(self.engine, due)
+                    with self.lock:
+                        self.publish(results)
+                        self.busy -= {id(state) for state, _ in due}
+                    self.arrived.set()  # those sources are free again: a waiting worker looks at them
+                elif not self.over.is_set():
+                    self.arrived.wait(IDLE_S)
+                if draws and self.window is not None and drawn != self.published:
+                    drawn = self.published
+                    if not self.window.show(tile([s.shown for s in self.states], [s.name for s in self.states])):
+                        self.end()
+        except BaseException as exc:
+            self.errors.append(exc)
+            self.end()
+
+    def take(self) -> list[tuple[SourceState, CapturedFrame]]:
+        """The newest frame of each free source that has one (a step's worth), its sources marked busy."""
+        with self.lock:
+            self.arrived.clear()  # before looking: a frame or a freed source that comes after the look sets it again
+            turn = self.summary.steps % len(self.states)
+            free = [state for state in self.states[turn:] + self.states[:turn] if id(state) not in self.busy]
+            due = gather(free, self.limit, self.emit_event, self.report, self.summary)
+            if failure(self.states) or (not due and not self.busy and all(state.ended for state in self.states)):
+                self.end()
+                return []
+            if due:
+                self.summary.steps += 1
+                self.summary.batch_sizes[len(due)] += 1
+                self.busy |= {id(state) for state, _ in due}
+                if self.watch:
+                    self.watch.stepped(len(due))
+            return due
+
+    def publish(self, results: list[tuple[SourceState, CapturedFrame, np.ndarray]]) -> None:
+        """A finished step's predictions and events, out through ``emit``, ``watch`` and ``emit_event``."""
+        for state, frame, probabilities in results:
+            prediction = predict(state, frame, probabilities, self.engine, self.settings.top_k, self.window is not None)
+            self.emit(prediction)
+            if self.watch:
+                self.watch.predicted(state.name, frame, prediction)
+            if state.events:
+                for event in state.events.update(frame.timestamp, probabilities, frame.index):
+                    self.emit_event(state.name, event)
+        self.published += 1
+
+    def end(self) -> None:
+        self.over.set()
+        self.arrived.set()  # a waiting worker sees it at once
 
 
 def failure(states: list[SourceState]) -> BaseException | None:
