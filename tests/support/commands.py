@@ -1,5 +1,6 @@
 """Running the vclf commands as a user would (to the end, or in the background), and what their errors must look like."""
 
+import signal
 import subprocess
 import sys
 import threading
@@ -37,7 +38,11 @@ def build_distributions(out: Path) -> tuple[Path, Path]:
 
 
 class BackgroundCommand:
-    """A vclf console script running while the test acts; its output lines collect as they come."""
+    """A vclf console script running while the test acts; its output lines collect as they come.
+
+    It starts with SIGHUP at its default, whatever the suite was launched under (``nohup`` ignores
+    it, and vclf keeps an ignored SIGHUP ignored), so a test's SIGHUP reaches it as a closed terminal's would.
+    """
 
     def __init__(self, *args: str, env: dict | None = None):
         self.process = subprocess.Popen(
@@ -46,6 +51,7 @@ class BackgroundCommand:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
         )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
