@@ -125,9 +125,15 @@ def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_
 
 def test_two_steps_run_at_once_each_on_sources_of_its_own_and_every_frame_keeps_its_order(engine, tmp_path, monkeypatch):
     """Steps slower than each source's frames come: the second worker takes the other sources' frames that
-    come meanwhile, never a frame of a source whose step is running."""
-    fps = 20.0  # a due frame every 0.1 s per source at stride 2; a step takes 0.15 s
-    clip = action_replay(tmp_path / "fast.avi", ("grow",), 7, 40, fps)
+    come meanwhile, never a frame of a source whose step is running.
+
+    Two sources run on another clock than the other two. Four replays on one clock that start together stay in
+    step: one worker takes all four each time and the other never has a free source, which is right but shows
+    nothing. On two clocks the slow pair's frames fall due while the fast pair's step runs.
+    """
+    # At stride 2 a fast source has a due frame every 0.1 s and a slow one every 0.29 s; a step takes 0.15 s.
+    fast = action_replay(tmp_path / "fast.avi", ("grow",), 7, 40, 20.0)
+    slow = action_replay(tmp_path / "slow.avi", ("grow",), 7, 16, 7.0)
     steps: list[tuple[float, float, list[str]]] = []  # (start, end, the step's sources)
     real_step = multi_source.step
 
@@ -140,7 +146,7 @@ def test_two_steps_run_at_once_each_on_sources_of_its_own_and_every_frame_keeps_
 
     monkeypatch.setattr(multi_source, "step", slow_step)
     files = [tmp_path / f"{name}.avi" for name in "abcd"]
-    for file in files:
+    for file, clip in zip(files, (fast, fast, slow, slow)):
         file.write_bytes(clip.read_bytes())
     predictions: list[LivePrediction] = []
     summary = run_sources(
