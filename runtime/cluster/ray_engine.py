@@ -187,7 +187,7 @@ class WorkerHost:
 class ClusterMap:
     """``make(*args)`` on Ray actors, answering for every clip of ``paths`` once Ray tasks have decoded it.
 
-    ``settings`` is ``read_clip``'s ClipSampling.
+    ``sampling`` is ``read_clip``'s ClipSampling.
     Consecutive clips go to a worker ``per_call`` at a time, to the worker
     with the fewest waiting. At most ``PER_WORKER`` calls per worker are
     decoded or queued ahead of the first one not yet taken, so memory stays
@@ -206,7 +206,7 @@ class ClusterMap:
     def __init__(
         self,
         paths: Sequence[Path],
-        settings: ClipSampling,
+        sampling: ClipSampling,
         make: Callable,
         args: tuple,
         workers: int | None = None,
@@ -214,7 +214,7 @@ class ClusterMap:
         decode: Decode = read_clip,
     ):
         ray = import_ray()
-        self.paths, self.settings, self.per_call, self._decode = list(paths), settings, per_call, decode
+        self.paths, self.sampling, self.per_call, self._decode = list(paths), sampling, per_call, decode
         self._decoding = ray.remote(decode_or_error)
         gpus, workers = cluster_gpus(), workers or default_actors()
         if workers > gpus > 0:
@@ -260,7 +260,7 @@ class ClusterMap:
         load[index] += 1
         near = NodeAffinitySchedulingStrategy(self._nodes[index], soft=True)
         decoding = self._decoding.options(num_cpus=1, max_retries=DECODE_RETRIES, scheduling_strategy=near)
-        decoded = [decoding.remote(self._decode, self.paths[position], self.settings) for position in positions]
+        decoded = [decoding.remote(self._decode, self.paths[position], self.sampling) for position in positions]
         return index, self.actors[index].run.remote(*decoded)
 
     def _answers(self, reference, positions: range, load: list[int]) -> list:
