@@ -24,15 +24,26 @@ class Engine:
     stays there, and the head reads that buffer as ``[1, T, F]``. Rows past
     the clip's frames hold whatever the previous clip left; the mask hides
     them (the head ignores masked positions, which export checks).
+
+    ``threads`` is each session's intra-op threads (None: ONNX Runtime's
+    default, one per physical core); a caller that runs several calls at
+    once gives each its share of the cores.
     """
 
-    def __init__(self, bundle: Bundle, device: str = "auto", notice=lambda line: click.echo(line, err=True), verbose: bool = False):
+    def __init__(
+        self,
+        bundle: Bundle,
+        device: str = "auto",
+        notice=lambda line: click.echo(line, err=True),
+        verbose: bool = False,
+        threads: int | None = None,
+    ):
         self.bundle = bundle
         choice = choose_providers(device)
         providers = [provider_options(p, bundle) for p in choice.providers]
         repairs = notice if verbose else None
-        self.extractor = create_session(bundle.extractor_path, providers, bundle.sha256.get(EXTRACTOR_FILE), repairs)
-        self.head = create_session(bundle.head_path, providers, bundle.sha256.get(HEAD_FILE), repairs)
+        self.extractor = create_session(bundle.extractor_path, providers, bundle.sha256.get(EXTRACTOR_FILE), repairs, threads)
+        self.head = create_session(bundle.head_path, providers, bundle.sha256.get(HEAD_FILE), repairs, threads)
         for name, session in ((EXTRACTOR_FILE, self.extractor), (HEAD_FILE, self.head)):
             check_graph(bundle, name, session.get_inputs(), session.get_outputs())
         if self.provider != choice.providers[0]:

@@ -24,10 +24,12 @@ from .providers import CPU
 CACHE_GRAPH, CACHE_DATA, CACHE_HASHES = "graph.onnx", "graph.onnx.data", "sha256.json"
 
 
-def session_options() -> ort.SessionOptions:
-    """The options of every session vclf makes."""
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """The options of every session vclf makes; ``threads``: its intra-op threads (None: one per physical core)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if threads is not None:
+        options.intra_op_num_threads = threads
     # Idle threads sleep instead of spinning: a spinning thread holds a core that the folder pipeline's
     # decoder or a live run's capture needs (measured on 2 cores, 12 clips: fp32 folder clips/s best of
     # four 2.21 against 1.95, median 2.08 against 1.79); the extractor alone is as fast (20 frames 395 ms
@@ -37,9 +39,13 @@ def session_options() -> ort.SessionOptions:
 
 
 def create_session(
-    path: os.PathLike, providers: list, sha256: str | None = None, report: Callable[[str], None] | None = None
+    path: os.PathLike,
+    providers: list,
+    sha256: str | None = None,
+    report: Callable[[str], None] | None = None,
+    threads: int | None = None,
 ) -> ort.InferenceSession:
-    """A session for one graph; an unloadable graph is a BadModelError naming it.
+    """A session for one graph (``threads``: as ``session_options``); an unloadable graph is a BadModelError naming it.
 
     On the CPU, a graph with a known ``sha256`` is optimised once and the
     optimised graph kept in the cache (``graph_cache``); later starts load it
@@ -48,12 +54,12 @@ def create_session(
     """
     if sha256 and providers == [CPU]:
         entry = optimized_graph_path(sha256)
-        session = load_cached_graph(entry, providers, report)
+        session = load_cached_graph(entry, providers, report, threads)
         if session is not None:
             return session
         if writable_folder(entry.parent):
-            return build_cached_graph(path, entry, providers)
-    return _session(path, path, session_options(), providers)
+            return build_cached_graph(path, entry, providers, threads)
+    return _session(path, path, session_options(threads), providers)
 
 
 def _session(graph: os.PathLike, named: os.PathLike, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
@@ -63,7 +69,9 @@ def _session(graph: os.PathLike, named: os.PathLike, options: ort.SessionOptions
         raise BadModelError(f"{named}: cannot load graph ({first_line(exc)})") from None
 
 
-def load_cached_graph(entry: Path, providers: list, report: Callable[[str], None] | None) -> ort.InferenceSession | None:
+def load_cached_graph(
+    entry: Path, providers: list, report: Callable[[str], None] | None, threads: int | None = None
+) -> ort.InferenceSession | None:
     """The session of a cache entry whose files all match their recorded hashes; None when there is none.
 
     A damaged entry (a file missing, emptied, truncated or changed, or a graph
@@ -78,7 +86,7 @@ def load_cached_graph(entry: Path, providers: list, report: Callable[[str], None
         for name, digest in recorded.items():
             if file_sha256(entry / name) != digest:
                 raise ValueError(f"{name} does not match its hash")
-        options = session_options()
+        options = session_options(threads)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         return _session(entry / CACHE_GRAPH, entry, options, providers)
     except (OSError, ValueError, AttributeError, BadModelError) as exc:
@@ -90,7 +98,7 @@ def load_cached_graph(entry: Path, providers: list, report: Callable[[str], None
         return None
 
 
-def build_cached_graph(path: os.PathLike, entry: Path, providers: list) -> ort.InferenceSession:
+def build_cached_graph(path: os.PathLike, entry: Path, providers: list, threads: int | None = None) -> ort.InferenceSession:
     """A session for ``path`` with the optimisers on, its optimised graph kept as the cache ``entry``.
 
     The entry is a folder written whole: the graph, its initialisers in one
@@ -101,16 +109,16 @@ def build_cached_graph(path: os.PathLike, entry: Path, providers: list) -> ort.I
     try:
         scratch = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".tmp-{os.getpid()}-"))
     except OSError:
-        return _session(path, path, session_options(), providers)
+        return _session(path, path, session_options(threads), providers)
     try:
-        options = session_options()
+        options = session_options(threads)
         options.optimized_model_filepath = str(scratch / CACHE_GRAPH)
         options.add_session_config_entry("session.optimized_model_external_initializers_file_name", CACHE_DATA)
         options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
         try:
             session = _session(path, path, options, providers)
         except BadModelError:  # writing the optimised graph may be what failed (a full disk): the graph alone decides
-            return _session(path, path, session_options(), providers)
+            return _session(path, path, session_options(threads), providers)
         try:
             hashes = {p.name: file_sha256(p) for p in sorted(scratch.iterdir())}
             (scratch / CACHE_HASHES).write_text(json.dumps(hashes))

@@ -185,3 +185,18 @@ def test_gpu_probe_preloads_pip_cuda_libraries_once_where_a_gpu_is_and_prints_no
         probing.preload_cuda_libraries.cache_clear()
     assert len(calls) == preloads
     assert capsys.readouterr().out == ""
+
+
+def test_sessions_take_the_threads_asked_for_built_or_cached_and_give_the_same_features(bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("VCLF_CACHE", str(tmp_path))
+    loaded = load_bundle(bundle)
+    frames = np.random.default_rng(1).integers(0, 256, (2, loaded.image_size, loaded.image_size, 3), dtype=np.uint8)
+    default = Engine(loaded, "cpu")  # builds the cache entries
+    for threads in (1, 3):
+        engine = Engine(loaded, "cpu", threads=threads)  # from the cache
+        assert engine.extractor.get_session_options().intra_op_num_threads == threads
+        assert engine.head.get_session_options().intra_op_num_threads == threads
+        np.testing.assert_allclose(engine.extract(frames), default.extract(frames), rtol=1e-5, atol=1e-9)
+    assert default.extractor.get_session_options().intra_op_num_threads == 0  # ONNX Runtime's default
+    monkeypatch.setenv("VCLF_CACHE", str(tmp_path / "none-yet"))
+    assert Engine(loaded, "cpu", threads=1).extractor.get_session_options().intra_op_num_threads == 1

@@ -49,14 +49,14 @@ def use_display(requested: bool | None) -> bool:
     return problem is None
 
 
-def live_engine(model_dir: str, device: str, verbose: bool) -> "Engine":
-    """The bundle's engine, with OpenCV's own warnings off (a reconnect is reported once, by vclf)."""
+def live_engine(model_dir: str, device: str, verbose: bool, threads: int | None = None) -> "Engine":
+    """The bundle's engine (``threads``: as ``Engine``'s), with OpenCV's own warnings off (a reconnect is reported once, by vclf)."""
     from ..bundle import load_bundle
     from ..engine import Engine
     from ..live.capture import quiet_opencv
 
     quiet_opencv()
-    return Engine(load_bundle(model_dir), device, verbose=verbose)
+    return Engine(load_bundle(model_dir), device, verbose=verbose, threads=threads)
 
 
 def loop_settings(live: LiveSettings, output: Output, engine: "Engine") -> "LoopSettings":
@@ -132,7 +132,7 @@ def run_several(
     events; ``--serve`` and ``--record`` get the events either way (the page's
     log and the clips are made of them)."""
     from ..live.events import EventSettings
-    from ..live.multi_source import run_sources
+    from ..live.multi_source import STEP_THREADS, run_sources
     from ..serve.watchers import looking_on
 
     if output.gif_path:
@@ -142,7 +142,7 @@ def run_several(
         raise click.UsageError(f"--off {off} is above --on {on}; an action must end below where it starts")
     named = named_sources(sources, replay_files)
     settings = EventSettings(on, off, event_options.min_duration, event_options.min_gap) if events or watched.wanted else None
-    engine = live_engine(model_dir, device, output.verbose)
+    engine = live_engine(model_dir, device, output.verbose, STEP_THREADS)
     window = use_display(live.display)
 
     def emit(prediction: "LivePrediction") -> None:

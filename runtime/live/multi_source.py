@@ -62,6 +62,12 @@ IDLE_S = 0.1
 # other worker. Measured on 2 cores, the tests' int8 bundle, 8 MJPEG sources with clocks of their own,
 # 12 s each: p95 9.8 ms with two workers against 12.4 ms with one (docs/live.md, "Several sources").
 STEP_WORKERS = min(2, os.cpu_count() or 1)
+# Each worker's share of the cores: the sessions' intra-op threads, so two steps at once ask for no more
+# threads than there are cores. Measured on 2 cores, 8 MJPEG sources at 12.5 fps on clocks of their own,
+# two workers, alternating 10 s runs, p95 (p50) ms with one thread against two: MobileNetV3 int8 1.93,
+# 1.95, 2.93, 3.19 (1.53-1.65) against 2.84, 3.26, 3.05, 3.09 (1.73-1.93); the tests' int8 bundle 12.5-13.3
+# either way.
+STEP_THREADS = max(1, (os.cpu_count() or 1) // STEP_WORKERS)
 TILE = (480, 360)  # width, height of each source's tile in the window
 
 
