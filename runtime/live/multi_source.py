@@ -18,10 +18,11 @@ Up to ``STEP_WORKERS`` workers step at once (the loop's own thread and
 helpers, ``Steps``), each on sources of its own: a source whose step is
 running is not free, so its frames keep their order. A frame that comes
 while one step runs is taken at once by a free worker instead of waiting
-for that step to end. Each worker gathers, steps and publishes by
-itself, with no hand-over between threads; an idle worker waits on one
-event that any source's new frame, a source's end or a finished step
-sets. While every worker is busy the others' frames gather for the next
+for that step to end (an engine made with ``threads=STEP_THREADS`` gives
+each worker's calls its share of the cores). Each worker gathers, steps
+and publishes by itself, with no hand-over between threads; an idle
+worker waits on one event that any source's new frame, a source's end or
+a finished step sets. While every worker is busy the others' frames gather for the next
 call, so the more the loop is behind, the larger its batches.
 
 A source lost for good is reported once and leaves the loop; the others go
