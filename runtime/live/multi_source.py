@@ -22,8 +22,9 @@ for that step to end (an engine made with ``threads=STEP_THREADS`` gives
 each worker's calls its share of the cores). Each worker gathers, steps
 and publishes by itself, with no hand-over between threads; an idle
 worker waits on one event that any source's new frame, a source's end or
-a finished step sets. While every worker is busy the others' frames gather for the next
-call, so the more the loop is behind, the larger its batches.
+a finished step sets. While every worker is busy the others' frames
+gather for the next call, so the more the loop is behind, the larger its
+batches.
 
 A source lost for good is reported once and leaves the loop; the others go
 on. The run ends when every source has ended (a replay played through, a
@@ -67,7 +68,8 @@ STEP_WORKERS = min(2, os.cpu_count() or 1)
 # threads than there are cores. Measured on 2 cores, 8 MJPEG sources at 12.5 fps on clocks of their own,
 # two workers, alternating 10 s runs, p95 (p50) ms with one thread against two: MobileNetV3 int8 1.93,
 # 1.95, 2.93, 3.19 (1.53-1.65) against 2.84, 3.26, 3.05, 3.09 (1.73-1.93); the tests' int8 bundle 12.5-13.3
-# either way.
+# either way. The benchmark (docs/live.md) found one cost: the tests' int8 bundle at 4 sources, p95 10.0 ms
+# against 7.8 in turn, where it had held with two threads.
 STEP_THREADS = max(1, (os.cpu_count() or 1) // STEP_WORKERS)
 TILE = (480, 360)  # width, height of each source's tile in the window
 
