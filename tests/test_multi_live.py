@@ -9,9 +9,11 @@ one run and not the other changes a window, and dropping is tested on its own).
 
 import json
 import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,9 +25,12 @@ from vclf.runtime.bundle import load_bundle
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import SourceUnavailableError
 from vclf.runtime.live import multi_source
+from vclf.runtime.live.capture import CapturedFrame, FrameBuffer
 from vclf.runtime.live.events import EventSettings, EventTracker
+from vclf.runtime.live.feature_ring import FeatureRing, Smoother
 from vclf.runtime.live.loop import LivePrediction, LoopSettings, run_live
 from vclf.runtime.live.multi_source import TILE, run_sources, tile
+from vclf.runtime.providers import CPU
 from vclf.runtime.sources import Source, resolve_source
 
 CLIP_FRAMES = 40
@@ -165,6 +170,30 @@ def test_two_steps_run_at_once_each_on_sources_of_its_own_and_every_frame_keeps_
     for file in files:
         indices = [p.frame_index for p in predictions if p.source == file.stem]
         assert indices and indices == sorted(set(indices)), f"{file.stem}: each frame once, in order"
+
+
+@pytest.mark.parametrize(("provider", "workers", "first", "second"), [(CPU, 2, 2, 2), (CPU, 1, 4, 0), ("CUDAExecutionProvider", 2, 4, 0)])
+def test_on_the_cpu_each_idle_worker_takes_its_share_of_the_waiting_frames(engine, provider, workers, first, second):
+    """Four sources' frames waiting and two idle workers: the first step takes two and leaves two for the other
+    worker (which, taking every frame, would idle while one worker stepped on all four on its share of the
+    cores); one worker, or a GPU's one device, takes all four in one call."""
+    states = []
+    for name in "abcd":
+        capture = SimpleNamespace(frames=FrameBuffer(), error=None)
+        capture.frames.put(CapturedFrame(0, np.zeros((8, 8, 3), np.uint8), time.monotonic(), time.time(), 0))
+        states.append(multi_source.SourceState(name, capture, FeatureRing(1, 1), Smoother(1), None))
+    summary = multi_source.MultiSummary({}, {}, {})
+    on_provider = SimpleNamespace(bundle=engine.bundle, provider=provider)
+    arrived, nothing = threading.Event(), lambda *args: None
+    steps = multi_source.Steps(
+        states, on_provider, workers, LoopSettings(1), summary, arrived, threading.Event(), None, nothing, nothing, nothing, None, None
+    )
+    arrived.clear()
+    taken = steps.take()
+    assert len(taken) == first and arrived.is_set() == (second > 0), "frames left for the other worker wake it"
+    assert len(steps.take()) == second, "the other worker takes the frames left, of sources of its own"
+    assert {state.name for state, _ in taken} | {state.name for state in states if not state.capture.frames.waiting} == set("abcd")
+    assert steps.take() == [], "every source with a frame is in a step"
 
 
 def overlapping_at(steps: list[tuple[float, float, list[str]]], moment: float) -> list:

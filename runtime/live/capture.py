@@ -127,6 +127,12 @@ class FrameBuffer:
             return newest
 
     @property
+    def waiting(self) -> bool:
+        """A frame is buffered: ``newest`` would hand one out now."""
+        with self._ready:
+            return bool(self._frames)
+
+    @property
     def finished(self) -> bool:
         """Closed and drained: no frame will come any more."""
         with self._ready:

@@ -12,7 +12,10 @@ the oldest; a step also drops, and counts, a source's older buffered
 frame, which is only there when the loop is behind), so a step's batch
 holds at most one frame per source: a fast source never starves the
 others. A step runs on the frames there are, waiting for none, so a slow
-or stalled source never holds the others back.
+or stalled source never holds the others back. On the CPU a step takes
+only its share of the waiting frames, split evenly between the idle
+workers: one worker stepping on every frame with its share of the cores
+while the other had no free source left a core idle.
 
 Up to ``STEP_WORKERS`` workers step at once (the loop's own thread and
 helpers, ``Steps``), each on sources of its own: a source whose step is
@@ -47,6 +50,7 @@ from ..classify import rank
 from ..engine import Engine
 from ..errors import SourceUnavailableError, VclfError
 from ..preprocess import prepare_frame
+from ..providers import CPU
 from ..signals import stop_requests
 from ..sources import Source
 from .capture import CapturedFrame, LiveCapture
@@ -65,11 +69,11 @@ IDLE_S = 0.1
 # 12 s each: p95 9.8 ms with two workers against 12.4 ms with one (docs/live.md, "Several sources").
 STEP_WORKERS = min(2, os.cpu_count() or 1)
 # Each worker's share of the cores: the sessions' intra-op threads, so two steps at once ask for no more
-# threads than there are cores. Measured on 2 cores, 8 MJPEG sources at 12.5 fps on clocks of their own,
-# two workers, alternating 10 s runs, p95 (p50) ms with one thread against two: MobileNetV3 int8 1.93,
-# 1.95, 2.93, 3.19 (1.53-1.65) against 2.84, 3.26, 3.05, 3.09 (1.73-1.93); the tests' int8 bundle 12.5-13.3
-# either way. The benchmark (docs/live.md) found one cost: the tests' int8 bundle at 4 sources, p95 10.0 ms
-# against 7.8 in turn, where it had held with two threads.
+# threads than there are cores. Measured on a 2-core AVX-512 Xeon, 8 sources, MobileNetV3 int8, p95 (p50)
+# ms with one thread against two: 1.93-3.19 (1.53-1.65) against 2.84-3.26 (1.73-1.93). On a 2-core AVX2
+# EPYC a lone frame is faster on two threads (the tests' int8 bundle: 12.7 ms against 18.7), but steps on
+# two threads each, or a lone frame on both cores while the others wait, gave p95 at 8 sources of 37-125
+# ms against 28-72 with one thread and the frames split between the workers (``Steps``).
 STEP_THREADS = max(1, (os.cpu_count() or 1) // STEP_WORKERS)
 TILE = (480, 360)  # width, height of each source's tile in the window
 
@@ -181,8 +185,10 @@ def run_sources(
     sources are looked at from a position that moves on each step, so a cap
     below the number of sources still serves each in turn (``max_batch=1``:
     one source per step, each its own extractor call). ``workers`` steps
-    run at once at most (1: one after another). ``watch`` sees the opened
-    sources, each step's batch size and each prediction with its frame.
+    run at once at most (1: one after another); on the CPU, the frames
+    waiting when a step starts are shared out between the idle workers.
+    ``watch`` sees the opened sources, each step's batch size and each
+    prediction with its frame.
     Raises SourceUnavailableError when every source is lost.
     """
     arrived = threading.Event()
@@ -199,7 +205,7 @@ def run_sources(
     try:
         window = Window(window_title) if window_title else None
         with stop_requests() as stop:
-            steps = Steps(states, engine, settings, summary, arrived, stop, max_batch, emit, emit_event, report, watch, window)
+            steps = Steps(states, engine, workers, settings, summary, arrived, stop, max_batch, emit, emit_event, report, watch, window)
             helpers = [threading.Thread(target=steps.serve, name=f"step {n}", daemon=True) for n in range(1, workers)]
             for helper in helpers:
                 helper.start()
@@ -234,12 +240,19 @@ class Steps:
     One lock covers gathering, the counts and publishing, so each source's predictions and events go
     out in its frames' order and the outputs are called from one worker at a time; the extractor and
     head calls run outside it, at once in several workers. Only the loop's own thread draws the window.
+
+    On the CPU a step takes its share of the waiting frames, split evenly between the idle workers,
+    so no worker idles while another steps on every source's frame on its share of the cores. Measured
+    on a 2-core AVX2 EPYC, the tests' int8 bundle, 8 sources at 25 fps, stride 2, 10 s: without the split
+    one worker took 6 to 8 frames a step, 1.1-1.5 cores were busy, 69-86 predictions/s at p95 175-196 ms;
+    with it 99.9-101 predictions/s (the stride rate) at p95 28-72 ms.
     """
 
     def __init__(
         self,
         states: list[SourceState],
         engine: Engine,
+        workers: int,
         settings: LoopSettings,
         summary: MultiSummary,
         arrived: threading.Event,
@@ -251,11 +264,13 @@ class Steps:
         watch: "Watcher | None",
         window: Window | None,
     ):
-        self.states, self.engine, self.settings, self.summary = states, engine, settings, summary
+        self.states, self.engine, self.workers, self.settings, self.summary = states, engine, workers, settings, summary
         self.arrived, self.stop, self.limit = arrived, stop, max_batch or len(states)
         self.emit, self.emit_event, self.report, self.watch, self.window = emit, emit_event, report, watch, window
+        self.splits = engine.provider == CPU  # the waiting frames are shared out between the idle workers
         self.lock = threading.Lock()
         self.busy: set[int] = set()  # ids of the sources whose step is running
+        self.stepping = 0  # steps running
         self.over = threading.Event()  # the run ends: every source ended, a failure, the window closed
         self.errors: list[BaseException] = []  # what ended a worker's step
         self.published = 0  # steps whose results went out
@@ -271,6 +286,7 @@ class Steps:
                     with self.lock:
                         self.publish(results)
                         self.busy -= {id(state) for state, _ in due}
+                        self.stepping -= 1
                     self.arrived.set()  # those sources are free again: a waiting worker looks at them
                 elif not self.over.is_set():
                     self.arrived.wait(IDLE_S)
@@ -283,12 +299,15 @@ class Steps:
             self.end()
 
     def take(self) -> list[tuple[SourceState, CapturedFrame]]:
-        """The newest frame of each free source that has one (a step's worth), its sources marked busy."""
+        """A step's worth: the newest frame of free sources that have one, on the CPU at most this worker's
+        share of them; its sources marked busy."""
         with self.lock:
             self.arrived.clear()  # before looking: a frame or a freed source that comes after the look sets it again
             turn = self.summary.steps % len(self.states)
             free = [state for state in self.states[turn:] + self.states[:turn] if id(state) not in self.busy]
-            due = gather(free, self.limit, self.emit_event, self.report, self.summary)
+            waiting = sum(state.capture.frames.waiting for state in free)
+            share = math.ceil(waiting / max(1, self.workers - self.stepping)) if self.splits else waiting
+            due = gather(free, min(self.limit, max(1, share)), self.emit_event, self.report, self.summary)
             if failure(self.states) or (not due and not self.busy and all(state.ended for state in self.states)):
                 self.end()
                 return []
@@ -296,6 +315,9 @@ class Steps:
                 self.summary.steps += 1
                 self.summary.batch_sizes[len(due)] += 1
                 self.busy |= {id(state) for state, _ in due}
+                self.stepping += 1
+                if len(due) < waiting:
+                    self.arrived.set()  # frames are left for an idle worker
                 if self.watch:
                     self.watch.stepped(len(due))
             return due
