@@ -172,7 +172,7 @@ def test_metrics_parsed_by_prometheus_client_match_the_runs_summary(served):
     print(f"\n{predictions} predictions in {steps:.0f} extractor calls, calls of at most 1 frame: {buckets[1.0]:.0f}")
     # On 2 cores the two workers often take one source's frame each (they split the waiting frames), so
     # whether calls hold two frames depends on timing; what holds is that none holds more than the sources.
-    assert predictions / len(SOURCES) <= steps <= predictions and buckets[1.0] <= steps
+    assert predictions / len(SOURCES) <= steps <= predictions
     assert buckets[float(len(SOURCES))] == buckets[float("inf")] == steps, "no call holds more frames than there are sources"
 
 
