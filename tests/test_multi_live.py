@@ -17,11 +17,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from support.clips import action_replay, replay_fps
 from support.commands import BackgroundCommand, run_command
 from support.streaming import MjpegServer, RtspServer
 
 from vclf.runtime.bundle import load_bundle
+from vclf.runtime.cli.main import main
 from vclf.runtime.engine import Engine
 from vclf.runtime.errors import SourceUnavailableError
 from vclf.runtime.live import multi_source
@@ -254,6 +256,27 @@ def test_all_sources_lost_is_exit_5(bundle, clip):
     assert result.returncode == 5, result.stderr
     assert result.stderr.strip().splitlines()[-1] == "vclf-run: error: all 2 sources are lost"
     assert {json.loads(line)["source"] for line in result.stdout.splitlines()} == {s.url for s in servers}
+
+
+def test_vclf_run_gives_each_step_worker_its_share_of_the_cores(bundle, clip, tmp_path, monkeypatch):
+    """The command's engine is made with ``STEP_THREADS`` intra-op threads, so two steps at once ask for
+    no more threads than there are cores (ONNX Runtime's default is every core for each session)."""
+    threads: list[tuple[int, int]] = []
+    real = multi_source.run_sources
+
+    def recording(named, engine, *args, **kwargs):
+        threads.append(
+            (engine.extractor.get_session_options().intra_op_num_threads, engine.head.get_session_options().intra_op_num_threads)
+        )
+        return real(named, engine, *args, **kwargs)
+
+    monkeypatch.setattr(multi_source, "run_sources", recording)
+    other = tmp_path / "other.avi"
+    other.write_bytes(clip.read_bytes())
+    result = CliRunner().invoke(main, [str(clip), str(other), "--model", str(bundle), "--live", "--no-display", "--json"])
+    assert result.exit_code == 0, result.output
+    assert threads == [(multi_source.STEP_THREADS, multi_source.STEP_THREADS)]
+    assert {json.loads(line)["source"] for line in result.stdout.splitlines()} == {str(clip), str(other)}
 
 
 def test_several_files_need_live_and_event_options_need_events(bundle, clip):
