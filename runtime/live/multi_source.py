@@ -306,7 +306,7 @@ class Steps:
             turn = self.summary.steps % len(self.states)
             free = [state for state in self.states[turn:] + self.states[:turn] if id(state) not in self.busy]
             waiting = sum(state.capture.frames.waiting for state in free)
-            share = math.ceil(waiting / max(1, self.workers - self.stepping)) if self.splits else waiting
+            share = math.ceil(waiting / max(1, self.workers - self.stepping)) if self.splits else self.limit
             due = gather(free, min(self.limit, max(1, share)), self.emit_event, self.report, self.summary)
             if failure(self.states) or (not due and not self.busy and all(state.ended for state in self.states)):
                 self.end()
