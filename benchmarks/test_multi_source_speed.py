@@ -5,10 +5,15 @@ N = 1, 2, 4, 8 synthetic 25 fps MJPEG-over-HTTP sources on 127.0.0.1 (the
 tests' ``MjpegServer``, looping a 320x240 clip), each at the bundle's live
 stride, so a source that is kept up with gives 25 / stride predictions per
 second. Each source is a camera on a clock of its own: its frames go out
-at a phase drawn once per N (seeded), whoever connects and when, so every
-arrangement sees the same frame times. (Streams that start when their
-client connects would hand one process that opens them together all its
-frames at once, and N processes frames spread apart.) The arrangements
+at a phase drawn once per N (seeded, over the stride's span of frames),
+whoever connects and when, and each connection starts on a frame numbered
+a multiple of the stride, so every arrangement is handed the same frames
+at the same times (checked from the records). (Streams that start when
+their client connects would hand one process that opens them together all
+its frames at once, and N processes frames spread apart; connections that
+start on any frame would hand each run its own pattern of frames due
+together, which moved one arrangement's p95 more from run to run than the
+arrangements differ.) The arrangements
 take turns, ``ROUNDS`` times; each round runs until every source
 predicts, then ``SECONDS`` are measured from the predictions' own
 timestamps: aggregate predictions per second, per-source latency p50 and
@@ -151,8 +156,8 @@ def test_several_sources_batched_against_separate_processes_and_sequential_steps
     meta = json.loads((bundle / "bundle.json").read_text())
     stride, seconds = meta["live_stride"], QUICK_SECONDS if quick else SECONDS
     for count in QUICK_COUNTS if quick else COUNTS:
-        phases = np.random.default_rng(count).uniform(0, 1 / SOURCE_FPS, count)  # cameras on clocks of their own
-        servers = [MjpegServer(stream_clip, loop=True, phase=float(phase)).start() for phase in phases]
+        phases = np.random.default_rng(count).uniform(0, stride / SOURCE_FPS, count)  # cameras on clocks of their own
+        servers = [MjpegServer(stream_clip, loop=True, phase=float(phase), every=stride).start() for phase in phases]
         urls = [server.url for server in servers]
         rounds: dict[str, list[Figures]] = {arrangement: [] for arrangement in ARRANGEMENTS}
         try:
@@ -160,6 +165,7 @@ def test_several_sources_batched_against_separate_processes_and_sequential_steps
                 for arrangement in ARRANGEMENTS:
                     records = run_arrangement(arrangement, bundle, stride, urls, seconds)
                     check_records(records, urls, meta["labels"])
+                    check_due_times(records, dict(zip(urls, phases)), stride / SOURCE_FPS)
                     rounds[arrangement].append(figures(records, urls, stride, seconds))
             for arrangement, measured in rounds.items():
                 RESULTS[case, arrangement, count] = median(measured)
@@ -168,6 +174,15 @@ def test_several_sources_batched_against_separate_processes_and_sequential_steps
                 server.stop()
     if not quick:
         print_table(f"{case} {meta['precision']}, {meta['image_size']} px, stride {stride}", case)
+
+
+def check_due_times(records: list[dict], phases: dict[str, float], period: float) -> None:
+    """Each source's frames were handed on at its camera's phase (within half a frame), not a frame later:
+    the arrangements were given the same frames at the same times."""
+    to_monotonic = time.time() - time.monotonic()  # records' timestamps are wall clock, the cameras' phases monotonic
+    for url, phase in phases.items():
+        late = [(r["timestamp"] - to_monotonic - phase) % period for r in records if r["source"] == url]
+        assert np.median(late) < 0.5 / SOURCE_FPS, (url, float(np.median(late)))
 
 
 def print_table(title: str, case: str) -> None:

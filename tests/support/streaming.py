@@ -61,14 +61,17 @@ class MjpegServer:
 
     With ``phase`` (seconds, looping servers only) the server is a camera on a clock of its own: its
     frames go out at ``phase + k / fps`` on ``time.monotonic``'s clock whoever is connected, and a
-    client that connects gets the next one. Without it each client's stream starts when it connects,
-    so clients that connect together get their frames together.
+    client that connects gets the next one whose ``k`` is a multiple of ``every``. A client that hands
+    on every ``every``-th frame it reads (a live run at that stride) then hands on the same frames,
+    at the same times, whenever it connects. Without ``phase`` each client's stream starts when it
+    connects, so clients that connect together get their frames together.
     """
 
-    def __init__(self, clip: Path, loop: bool = False, phase: float | None = None):
+    def __init__(self, clip: Path, loop: bool = False, phase: float | None = None, every: int = 1):
         self.frames, self.fps = jpeg_frames(clip)
         self.loop = loop
         self.phase = phase
+        self.every = every
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
         self._stopping = threading.Event()
@@ -110,7 +113,8 @@ class MjpegServer:
                 server._opened += 1
                 stream, start, sent = server._opened, time.monotonic(), 0
                 if server.phase is not None and server.loop:
-                    sent = math.ceil((start - server.phase) * server.fps)  # the camera's next frame, when it is due
+                    due = math.ceil((start - server.phase) * server.fps / server.every)
+                    sent = due * server.every  # the camera's next frame numbered a multiple of every, when it is due
                     time.sleep(max(0.0, server.phase + sent / server.fps - time.monotonic()))
                     start = server.phase
                 while not server._stopping.is_set() and (server.loop or sent < len(server.frames)):
