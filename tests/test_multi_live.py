@@ -91,6 +91,9 @@ def by_window(predictions: list[LivePrediction], labels: list[str], length: int)
 
 
 def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_step(engine, clip, tmp_path):
+    """One step at a time (one worker, as on a GPU's one device or a one-core machine): each step's one
+    extractor call holds every source's frame that came while the step before ran. (On two CPU workers
+    a step takes its share of the waiting frames, tested on its own below.)"""
     bundle = engine.bundle
     second = tmp_path / "second.avi"
     second.write_bytes(clip.read_bytes())
@@ -104,7 +107,9 @@ def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_
             counting = CountingEngine(engine)
             together: list[LivePrediction] = []
             reports: list[str] = []
-            summary = run_sources(named, counting, LoopSettings(bundle.live_stride, reconnect=0), together.append, reports.append)
+            summary = run_sources(
+                named, counting, LoopSettings(bundle.live_stride, reconnect=0), together.append, reports.append, workers=1
+            )
             alone_runs = {name: alone(source, engine, bundle.live_stride) for name, source in named}
     finally:
         http.stop()
@@ -174,11 +179,13 @@ def test_two_steps_run_at_once_each_on_sources_of_its_own_and_every_frame_keeps_
         assert indices and indices == sorted(set(indices)), f"{file.stem}: each frame once, in order"
 
 
-@pytest.mark.parametrize(("provider", "workers", "first", "second"), [(CPU, 2, 2, 2), (CPU, 1, 4, 0), ("CUDAExecutionProvider", 2, 4, 0)])
-def test_on_the_cpu_each_idle_worker_takes_its_share_of_the_waiting_frames(engine, provider, workers, first, second):
-    """Four sources' frames waiting and two idle workers: the first step takes two and leaves two for the other
-    worker (which, taking every frame, would idle while one worker stepped on all four on its share of the
-    cores); one worker, or a GPU's one device, takes all four in one call."""
+@pytest.mark.parametrize(("provider", "workers", "takes"), [(CPU, 2, [2, 1, 1]), (CPU, 1, [4]), ("CUDAExecutionProvider", 2, [4])])
+def test_on_the_cpu_each_step_takes_a_workers_share_of_the_waiting_frames(engine, provider, workers, takes):
+    """Four sources' frames waiting and two workers: the first step takes two (taking every frame, it would
+    step on all four on its share of the cores while the other worker idled) and wakes the other worker;
+    the next takes one of the two left, its share as if every worker were free, and leaves the last for
+    the first worker to free (taking both, it would make the second wait for the first). One worker, or a
+    GPU's one device, takes all four in one call."""
     states = []
     for name in "abcd":
         capture = SimpleNamespace(frames=FrameBuffer(), error=None)
@@ -190,11 +197,12 @@ def test_on_the_cpu_each_idle_worker_takes_its_share_of_the_waiting_frames(engin
     steps = multi_source.Steps(
         states, on_provider, workers, LoopSettings(1), summary, arrived, threading.Event(), None, nothing, nothing, nothing, None, None
     )
-    arrived.clear()
-    taken = steps.take()
-    assert len(taken) == first and arrived.is_set() == (second > 0), "frames left for the other worker wake it"
-    assert len(steps.take()) == second, "the other worker takes the frames left, of sources of its own"
-    assert {state.name for state, _ in taken} | {state.name for state in states if not state.capture.frames.waiting} == set("abcd")
+    taken = []
+    for count, left in zip(takes, reversed(range(len(takes)))):
+        arrived.clear()
+        taken.append(steps.take())
+        assert len(taken[-1]) == count and arrived.is_set() == (left > 0), "frames left wake a worker"
+    assert sorted(state.name for due in taken for state, _ in due) == list("abcd"), "each source's frame in one step"
     assert steps.take() == [], "every source with a frame is in a step"
 
 

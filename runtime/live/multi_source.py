@@ -13,9 +13,11 @@ frame, which is only there when the loop is behind), so a step's batch
 holds at most one frame per source: a fast source never starves the
 others. A step runs on the frames there are, waiting for none, so a slow
 or stalled source never holds the others back. On the CPU a step takes
-only its share of the waiting frames, split evenly between the idle
-workers: one worker stepping on every frame with its share of the cores
-while the other had no free source left a core idle.
+only its share of the waiting frames, as if every worker were free: one
+worker stepping on every frame with its share of the cores while the
+other had no free source left a core idle, and a worker that took every
+frame waiting while the other was busy made the last of them wait for
+the whole batch, though the other worker was free again before long.
 
 Up to ``STEP_WORKERS`` workers step at once (the loop's own thread and
 helpers, ``Steps``), each on sources of its own: a source whose step is
@@ -185,8 +187,8 @@ def run_sources(
     sources are looked at from a position that moves on each step, so a cap
     below the number of sources still serves each in turn (``max_batch=1``:
     one source per step, each its own extractor call). ``workers`` steps
-    run at once at most (1: one after another); on the CPU, the frames
-    waiting when a step starts are shared out between the idle workers.
+    run at once at most (1: one after another); on the CPU, a step takes
+    its share of the frames waiting when it starts (``Steps.take``).
     ``watch`` sees the opened sources, each step's batch size and each
     prediction with its frame.
     Raises SourceUnavailableError when every source is lost.
@@ -241,11 +243,15 @@ class Steps:
     out in its frames' order and the outputs are called from one worker at a time; the extractor and
     head calls run outside it, at once in several workers. Only the loop's own thread draws the window.
 
-    On the CPU a step takes its share of the waiting frames, split evenly between the idle workers,
-    so no worker idles while another steps on every source's frame on its share of the cores. Measured
-    on a 2-core AVX2 EPYC, the tests' int8 bundle, 8 sources at 25 fps, stride 2, 10 s: without the split
-    one worker took 6 to 8 frames a step, 1.1-1.5 cores were busy, 69-86 predictions/s at p95 175-196 ms;
-    with it 99.9-101 predictions/s (the stride rate) at p95 28-72 ms.
+    On the CPU a step takes its share of the waiting frames, ``ceil(waiting / workers)``, whether or not
+    the other workers are busy, so no worker idles while another steps on every source's frame on its
+    share of the cores, and a worker that frees while another steps leaves it its share: on the CPU a
+    call on k frames costs nearly k times one, so the frames a step takes all wait for its slowest part.
+    Measured on a 2-core AVX2 EPYC, the tests' int8 bundle, 8 sources at 25 fps, stride 2, 10 s: taking
+    every waiting frame, one worker took 6 to 8 frames a step, 1.1-1.5 cores were busy, 69-86
+    predictions/s at p95 175-196 ms; split between the idle workers only, 99.9-101 predictions/s at p95
+    28-72 ms, but a worker freeing while the other stepped took all the frames waiting (3 of a burst of
+    5): p95 51.0 and 59.2 ms against 38.8 and 35.9 with every worker's share (docs/live.md).
     """
 
     def __init__(
@@ -267,10 +273,9 @@ class Steps:
         self.states, self.engine, self.workers, self.settings, self.summary = states, engine, workers, settings, summary
         self.arrived, self.stop, self.limit = arrived, stop, max_batch or len(states)
         self.emit, self.emit_event, self.report, self.watch, self.window = emit, emit_event, report, watch, window
-        self.splits = engine.provider == CPU  # the waiting frames are shared out between the idle workers
+        self.splits = engine.provider == CPU  # each step takes its share of the waiting frames
         self.lock = threading.Lock()
         self.busy: set[int] = set()  # ids of the sources whose step is running
-        self.stepping = 0  # steps running
         self.over = threading.Event()  # the run ends: every source ended, a failure, the window closed
         self.errors: list[BaseException] = []  # what ended a worker's step
         self.published = 0  # steps whose results went out
@@ -286,7 +291,6 @@ class Steps:
                     with self.lock:
                         self.publish(results)
                         self.busy -= {id(state) for state, _ in due}
-                        self.stepping -= 1
                     self.arrived.set()  # those sources are free again: a waiting worker looks at them
                 elif not self.over.is_set():
                     self.arrived.wait(IDLE_S)
@@ -299,14 +303,14 @@ class Steps:
             self.end()
 
     def take(self) -> list[tuple[SourceState, CapturedFrame]]:
-        """A step's worth: the newest frame of free sources that have one, on the CPU at most this worker's
-        share of them; its sources marked busy."""
+        """A step's worth: the newest frame of free sources that have one, on the CPU at most a worker's
+        share of them (``ceil(waiting / workers)``); its sources marked busy."""
         with self.lock:
             self.arrived.clear()  # before looking: a frame or a freed source that comes after the look sets it again
             turn = self.summary.steps % len(self.states)
             free = [state for state in self.states[turn:] + self.states[:turn] if id(state) not in self.busy]
             waiting = sum(state.capture.frames.waiting for state in free)
-            share = math.ceil(waiting / max(1, self.workers - self.stepping)) if self.splits else self.limit
+            share = math.ceil(waiting / self.workers) if self.splits else self.limit
             due = gather(free, min(self.limit, max(1, share)), self.emit_event, self.report, self.summary)
             if failure(self.states) or (not due and not self.busy and all(state.ended for state in self.states)):
                 self.end()
@@ -315,9 +319,8 @@ class Steps:
                 self.summary.steps += 1
                 self.summary.batch_sizes[len(due)] += 1
                 self.busy |= {id(state) for state, _ in due}
-                self.stepping += 1
                 if len(due) < waiting:
-                    self.arrived.set()  # frames are left for an idle worker
+                    self.arrived.set()  # frames are left: an idle worker, or the next to free, takes them
                 if self.watch:
                     self.watch.stepped(len(due))
             return due
