@@ -198,10 +198,11 @@ def test_on_the_cpu_each_step_takes_a_workers_share_of_the_waiting_frames(engine
         states, on_provider, workers, LoopSettings(1), summary, arrived, threading.Event(), None, nothing, nothing, nothing, None, None
     )
     taken = []
-    for count, left in zip(takes, reversed(range(len(takes)))):
+    for position, count in enumerate(takes):
         arrived.clear()
         taken.append(steps.take())
-        assert len(taken[-1]) == count and arrived.is_set() == (left > 0), "frames left wake a worker"
+        frames_left = position < len(takes) - 1
+        assert len(taken[-1]) == count and arrived.is_set() == frames_left, "frames left wake a worker"
     assert sorted(state.name for due in taken for state, _ in due) == list("abcd"), "each source's frame in one step"
     assert steps.take() == [], "every source with a frame is in a step"
 
