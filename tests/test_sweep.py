@@ -23,6 +23,9 @@ from vclf.export.sweep import SweepRow, save_scatter
 from vclf.export.train_commands import main as train_main
 
 BACKBONE, LENGTHS, SIZE = "mobilenet_v3_small", (2, 3), 32
+# One worker: the sweep is built once for the module's tests; split over two, the second waited on the
+# first's build (65 s of a 13-minute make test) instead of running other tests.
+pytestmark = pytest.mark.xdist_group("sweep")
 PRINTED = "printed.txt"
 
 

@@ -1,0 +1,37 @@
+"""``make test``'s own machinery: the order the tests run in and the pytest-xdist groups it relies on.
+
+Both are checked on small pytest sessions of their own, run as ``make test``
+runs pytest (``-n 2 --dist loadgroup --no-loadscope-reorder``), so an upgrade
+of pytest or pytest-xdist that breaks either fails here rather than making
+``make test`` slower or start two Ray runtimes without a word.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).parent
+WORKERS = ("-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder")
+
+
+def pytest_in(folder: Path, *args: str) -> str:
+    """pytest's output on ``folder``, with the session fixtures' plugin loaded as tests/conftest.py loads it."""
+    command = [sys.executable, "-m", "pytest", "-p", "support.fixtures", "-p", "no:cacheprovider", *args, str(folder)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=folder, env={**os.environ, "PYTHONPATH": str(TESTS)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_an_xdist_group_runs_on_one_worker_and_other_tests_spread(tmp_path):
+    (tmp_path / "test_grouped.py").write_text(
+        "import pytest\npytestmark = pytest.mark.xdist_group('one')\n@pytest.mark.parametrize('i', range(6))\ndef test_grouped(i): pass\n"
+    )
+    (tmp_path / "test_free.py").write_text(
+        "import time, pytest\n@pytest.mark.parametrize('i', range(6))\ndef test_free(i): time.sleep(0.2)\n"
+    )
+    ran = re.findall(r"\[(gw\d)\] .*PASSED (\S+)", pytest_in(tmp_path, *WORKERS, "-v"))
+    grouped = {worker for worker, test in ran if "test_grouped" in test}
+    assert len([test for _, test in ran if "test_grouped" in test]) == 6 and len(grouped) == 1, ran
+    assert {worker for worker, test in ran if "test_free" in test} == {"gw0", "gw1"}, ran
