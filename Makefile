@@ -34,10 +34,11 @@ system-packages:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# Two workers; the session's trained run is built once and shared (tests/support/fixtures.py).
+# Two workers; the session's trained run is built once and shared (tests/support/fixtures.py), and the
+# workers take the tests in the order that file gives them (pytest-xdist would put groups of tests first).
 # The latency suite runs in quick mode beside the tests: each row once, outputs checked, nothing timed.
 test: lint system-packages
-	$(BIN)/python -m pytest tests benchmarks -n 2 --dist loadgroup --benchmark-disable
+	$(BIN)/python -m pytest tests benchmarks -n 2 --dist loadgroup --no-loadscope-reorder --benchmark-disable
 
 # The habits that keep the tree easy to change, run before the tests (seconds): ruff's rules and format
 # (chosen in pyproject.toml) on the whole tree, mypy on runtime/. `make fmt` fixes what ruff can.

@@ -49,10 +49,15 @@ def pytest_runtest_setup(item):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test``) every benchmark runs on one worker, so models load once."""
+    """Every benchmark is marked as using the session's builds (quick mode asks for the test session's run
+    and bundles by name while it runs), so ``make test`` orders it among the tests that need them.
+
+    (An ``xdist_group`` mark here used to be meant to keep the benchmarks on one pytest-xdist worker; it
+    came after pytest-xdist had read the marks, so they always spread over both workers, as they do now.)
+    """
     for item in items:
         if Path(__file__).parent in Path(item.path).parents:
-            item.add_marker(pytest.mark.xdist_group("benchmarks"))
+            item.add_marker(pytest.mark.session_builds)
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

@@ -24,6 +24,29 @@ def pytest_in(folder: Path, *args: str) -> str:
     return result.stdout
 
 
+def test_one_test_that_needs_the_bundle_runs_first_then_those_that_need_no_build(tmp_path):
+    (tmp_path / "test_a.py").write_text(
+        "def test_no_build_1(): pass\n"
+        "def test_run_only(trained_run): pass\n"
+        "def test_no_build_2(tmp_path): pass\n"
+        "def test_bundle_1(bundle): pass\n"
+        "def test_bundle_2(bundle): pass\n"
+    )
+    (tmp_path / "test_b.py").write_text(
+        "import pytest\n@pytest.mark.session_builds\ndef test_asks_by_name(request): pass\ndef test_no_build_3(): pass\n"
+    )
+    order = [line.split("::")[1] for line in pytest_in(tmp_path, "--collect-only", "-q").splitlines() if "::" in line]
+    assert order == [
+        "test_bundle_1",
+        "test_no_build_1",
+        "test_no_build_2",
+        "test_no_build_3",
+        "test_run_only",
+        "test_bundle_2",
+        "test_asks_by_name",
+    ]
+
+
 def test_an_xdist_group_runs_on_one_worker_and_other_tests_spread(tmp_path):
     (tmp_path / "test_grouped.py").write_text(
         "import pytest\npytestmark = pytest.mark.xdist_group('one')\n@pytest.mark.parametrize('i', range(6))\ndef test_grouped(i): pass\n"
