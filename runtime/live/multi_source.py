@@ -246,7 +246,8 @@ class Steps:
     On the CPU a step takes its share of the waiting frames, ``ceil(waiting / workers)``, whether or not
     the other workers are busy, so no worker idles while another steps on every source's frame on its
     share of the cores, and a worker that frees while another steps leaves it its share: a one-thread
-    call on two frames costs 1.6-1.9 times one (measured here), and every frame a step takes waits for all.
+    call on two frames costs 1.6-1.9 times one (the tests' bundles; MobileNetV3 int8 1.35, on a 2-core
+    AVX2 EPYC), and every frame a step takes waits for all.
     Measured on a 2-core AVX2 EPYC, the tests' int8 bundle, 8 sources at 25 fps, stride 2, 10 s: taking
     every waiting frame, one worker took 6 to 8 frames a step, 1.1-1.5 cores were busy, 69-86
     predictions/s at p95 175-196 ms; split between the idle workers only, 99.9-101 predictions/s at p95
