@@ -2,8 +2,9 @@
 
 The sources replay the live tests' grow-then-shrink clip: two files with
 ``--live``, the MJPEG server and the RTSP server. Each source's predictions
-are compared with the same source run alone (the single-source loop) on the
-windows that hold the same sampled frames in both runs (a frame dropped in
+are compared with the same source run alone (the single-source loop, on the
+same frames replayed as fast as one source is kept up with) on the windows
+that hold the same sampled frames in both runs (a frame dropped in
 one run and not the other changes a window, and dropping is tested on its own).
 """
 
@@ -12,7 +13,10 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -44,13 +48,16 @@ def engine(bundle) -> Engine:
     return Engine(load_bundle(bundle), "cpu")
 
 
+def switch_replay(path: Path, fps: float) -> Path:
+    """Grow then shrink: the same frames whatever ``fps``."""
+    return action_replay(path, ("grow", "shrink"), 2026, CLIP_FRAMES, fps)
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, engine):
     """Grow then shrink, at a rate this machine keeps up with for four sources at once (a window
     compared with the source alone needs the same frames in both runs: none dropped in either)."""
-    return action_replay(
-        tmp_path_factory.mktemp("multi") / "switch.avi", ("grow", "shrink"), 2026, CLIP_FRAMES, replay_fps(engine) / SOURCES
-    )
+    return switch_replay(tmp_path_factory.mktemp("multi") / "switch.avi", replay_fps(engine) / SOURCES)
 
 
 class CountingEngine:
@@ -68,6 +75,22 @@ class CountingEngine:
     def classify(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         self.head_sizes.append(len(features))
         return self.engine.classify(features, mask)
+
+
+@contextmanager
+def four_sources(replay: Path, folder: Path) -> Iterator[list[tuple[str, Source]]]:
+    """The replay as four live sources: two files with ``--live``, the MJPEG server and the RTSP server."""
+    second = folder / f"second-{replay.name}"
+    second.write_bytes(replay.read_bytes())
+    http = MjpegServer(replay).start()
+    try:
+        with RtspServer(replay) as rtsp:
+            yield [
+                (name, resolve_source(str(text)))
+                for name, text in (("file-a", replay), ("file-b", second), ("http", http.url), ("rtsp", rtsp.url))
+            ]
+    finally:
+        http.stop()
 
 
 def alone(source: Source, engine: Engine, stride: int) -> list[LivePrediction]:
@@ -95,24 +118,14 @@ def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_
     extractor call holds every source's frame that came while the step before ran. (On two CPU workers
     a step takes its share of the waiting frames, tested on its own below.)"""
     bundle = engine.bundle
-    second = tmp_path / "second.avi"
-    second.write_bytes(clip.read_bytes())
-    http = MjpegServer(clip).start()
-    try:
-        with RtspServer(clip) as rtsp:
-            named = [
-                (name, resolve_source(str(text)))
-                for name, text in (("file-a", clip), ("file-b", second), ("http", http.url), ("rtsp", rtsp.url))
-            ]
-            counting = CountingEngine(engine)
-            together: list[LivePrediction] = []
-            reports: list[str] = []
-            summary = run_sources(
-                named, counting, LoopSettings(bundle.live_stride, reconnect=0), together.append, reports.append, workers=1
-            )
-            alone_runs = {name: alone(source, engine, bundle.live_stride) for name, source in named}
-    finally:
-        http.stop()
+    counting = CountingEngine(engine)
+    together: list[LivePrediction] = []
+    reports: list[str] = []
+    with four_sources(clip, tmp_path) as named:
+        summary = run_sources(named, counting, LoopSettings(bundle.live_stride, reconnect=0), together.append, reports.append, workers=1)
+    # Alone, each source replays the same frames at the rate one source keeps up with: four times the clip's.
+    with four_sources(switch_replay(tmp_path / "alone.avi", replay_fps(engine)), tmp_path) as named_alone:
+        alone_runs = {name: alone(source, engine, bundle.live_stride) for name, source in named_alone}
 
     warm_up = SOURCES  # one call per batch size 1..N before the sources start
     extract, head = counting.extract_sizes[warm_up:], counting.head_sizes[warm_up:]
@@ -131,7 +144,8 @@ def test_four_sources_at_once_predict_as_each_alone_with_one_extractor_call_per_
         print(f"{name}: {len(shared)} of {len(mine)} windows as alone, largest difference {largest:.2e}")
         assert largest <= 1e-4, name
     lost = [line for line in reports if line.startswith("error: ")]
-    assert sorted(lost) == sorted(f"error: {url}: source lost; no frames after 0 reconnect attempts" for url in (http.url, rtsp.url))
+    streams = [source.text for name, source in named if name in ("http", "rtsp")]
+    assert sorted(lost) == sorted(f"error: {url}: source lost; no frames after 0 reconnect attempts" for url in streams)
     assert {line.split(":")[0] for line in reports if "frames read" in line} == {name for name, _ in named}
 
 
