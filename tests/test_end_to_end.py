@@ -23,6 +23,9 @@ def pair_accuracy(tags: list[str], probabilities: np.ndarray, labels: list[str])
     return float(np.mean(decisions))
 
 
+SERVED = pytest.mark.xdist_group("served")  # the tests that share ``served`` run on one worker: it is made once
+
+
 @pytest.fixture(scope="module")
 def served(bundle, dataset) -> tuple[list[str], np.ndarray, list[str]]:
     """Tags and probabilities for every test clip, as ``vclf-run --json`` serves them."""
@@ -34,12 +37,14 @@ def served(bundle, dataset) -> tuple[list[str], np.ndarray, list[str]]:
     return tags, probabilities, labels
 
 
+@SERVED
 def test_default_preset_tells_grow_from_shrink(served):
     tags, probabilities, labels = served
     assert tags.count("grow") == tags.count("shrink") == 30
     assert pair_accuracy(tags, probabilities, labels) >= 0.9
 
 
+@SERVED
 def test_served_predictions_agree_with_the_run_metrics(served, trained_run):
     tags, probabilities, labels = served
     served_accuracy = np.mean([labels[p.argmax()] == t for t, p in zip(tags, probabilities)])
