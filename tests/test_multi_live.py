@@ -9,10 +9,11 @@ one run and not the other changes a window, and dropping is tested on its own).
 """
 
 import json
+import os
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -219,6 +220,35 @@ def test_on_the_cpu_each_step_takes_a_workers_share_of_the_waiting_frames(engine
         assert len(taken[-1]) == count and arrived.is_set() == frames_left, "frames left wake a worker"
     assert sorted(state.name for due in taken for state, _ in due) == list("abcd"), "each source's frame in one step"
     assert steps.take() == [], "every source with a frame is in a step"
+    if provider != CPU or workers == 1:
+        assert steps.cpus is None, "only several workers on the CPU are pinned to CPUs of their own"
+
+
+@pytest.mark.skipif(multi_source.worker_cpus(2) is None, reason="pinning a thread to CPUs needs Linux and two CPUs")
+def test_on_the_cpu_each_step_worker_steps_on_cpus_of_its_own_and_the_loops_thread_gets_its_cpus_back(engine, tmp_path, monkeypatch):
+    """Each worker stays on its own core, where its caches are warm, and two steps never share a core
+    while the other idles (docs/live.md, "Several sources")."""
+    replay = action_replay(tmp_path / "replay.avi", ("grow",), 7, 24, 20.0)
+    files = [tmp_path / f"{name}.avi" for name in "ab"]
+    for file in files:
+        file.write_bytes(replay.read_bytes())
+    stepped_on: dict[int, set[frozenset[int]]] = defaultdict(set)  # worker thread → the CPUs it stepped on
+    real_step = multi_source.step
+
+    def watched_step(engine, due):
+        stepped_on[threading.get_ident()].add(frozenset(os.sched_getaffinity(0)))
+        time.sleep(0.15)  # slower than each source's frames come (every 0.1 s): the other worker takes the other's
+        return real_step(engine, due)
+
+    monkeypatch.setattr(multi_source, "step", watched_step)
+    before = os.sched_getaffinity(0)
+    named = [(file.stem, resolve_source(str(file))) for file in files]
+    run_sources(named, engine, LoopSettings(2), lambda prediction: None, lambda line: None, workers=2)
+    assert os.sched_getaffinity(0) == before, "the loop's own thread has its CPUs back"
+    assert len(stepped_on) == 2, "both workers stepped"
+    assert all(len(cpus) == 1 for cpus in stepped_on.values()), "each worker on one set of CPUs throughout"
+    mine = sorted(sorted(next(iter(cpus))) for cpus in stepped_on.values())
+    assert mine == sorted(sorted(cpus) for cpus in multi_source.worker_cpus(2)), "each on its own share of the CPUs"
 
 
 def overlapping_at(steps: list[tuple[float, float, list[str]]], moment: float) -> list:

@@ -41,7 +41,8 @@ import os
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,6 +63,24 @@ from .feature_ring import FeatureRing, Smoother
 from .loop import FPS_PREDICTIONS, LivePrediction, LiveSummary, LoopSettings, overlay_stats
 from .overlay import draw_caption, draw_overlay
 
+
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on: its affinity where the system tells it (Linux), else every CPU."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def worker_cpus(workers: int) -> list[set[int]] | None:
+    """Each step worker's own CPUs, the usable ones split into ``workers`` runs; None where a thread cannot
+    be pinned (not Linux) or there are fewer CPUs than workers."""
+    cpus = usable_cpus()
+    if not hasattr(os, "sched_setaffinity") or workers < 2 or len(cpus) < workers:
+        return None
+    share = len(cpus) // workers
+    return [set(cpus[n * share : (n + 1) * share]) for n in range(workers)]
+
+
 # The longest wait for a frame when no source has one; any source's new frame (or end) ends it at once.
 # A step never waits for more frames: waiting 5 ms for other sources' frames cost p95
 # (mobilenet_v3_small int8, 8 sources: 14.2 ms against 5.4 ms for 8 processes).
@@ -69,14 +88,14 @@ IDLE_S = 0.1
 # Workers stepping at once, one per core up to two: a frame that comes while a step runs starts on the
 # other worker. Measured on 2 cores, the tests' int8 bundle, 8 MJPEG sources with clocks of their own,
 # 12 s each: p95 9.8 ms with two workers against 12.4 ms with one (docs/live.md, "Several sources").
-STEP_WORKERS = min(2, os.cpu_count() or 1)
+STEP_WORKERS = min(2, len(usable_cpus()))
 # Each worker's share of the cores: the sessions' intra-op threads, so two steps at once ask for no more
 # threads than there are cores. Measured on a 2-core AVX-512 Xeon, 8 sources, MobileNetV3 int8, p95 (p50)
 # ms with one thread against two: 1.93-3.19 (1.53-1.65) against 2.84-3.26 (1.73-1.93). On a 2-core AVX2
 # EPYC a lone frame is faster on two threads (the tests' int8 bundle: 12.7 ms against 18.7), but steps on
 # two threads each, or a lone frame on both cores while the others wait, gave p95 at 8 sources of 37-125
 # ms against 28-72 with one thread and the frames split between the workers (``Steps``).
-STEP_THREADS = max(1, (os.cpu_count() or 1) // STEP_WORKERS)
+STEP_THREADS = max(1, len(usable_cpus()) // STEP_WORKERS)
 TILE = (480, 360)  # width, height of each source's tile in the window
 
 
@@ -208,11 +227,11 @@ def run_sources(
         window = Window(window_title) if window_title else None
         with stop_requests() as stop:
             steps = Steps(states, engine, workers, settings, summary, arrived, stop, max_batch, emit, emit_event, report, watch, window)
-            helpers = [threading.Thread(target=steps.serve, name=f"step {n}", daemon=True) for n in range(1, workers)]
+            helpers = [threading.Thread(target=steps.serve, args=(n,), name=f"step {n}", daemon=True) for n in range(1, workers)]
             for helper in helpers:
                 helper.start()
             try:
-                steps.serve(draws=True)
+                steps.serve(0, draws=True)
             finally:
                 steps.end()
                 for helper in helpers:
@@ -275,33 +294,55 @@ class Steps:
         self.arrived, self.stop, self.limit = arrived, stop, max_batch or len(states)
         self.emit, self.emit_event, self.report, self.watch, self.window = emit, emit_event, report, watch, window
         self.splits = engine.provider == CPU  # each step takes its share of the waiting frames
+        self.cpus = worker_cpus(workers) if self.splits else None  # each worker's own CPUs (``pinned``)
         self.lock = threading.Lock()
         self.busy: set[int] = set()  # ids of the sources whose step is running
         self.over = threading.Event()  # the run ends: every source ended, a failure, the window closed
         self.errors: list[BaseException] = []  # what ended a worker's step
         self.published = 0  # steps whose results went out
 
-    def serve(self, draws: bool = False) -> None:
-        """Step until the run ends; ``draws``: this worker (the one that made the window) also draws it."""
-        drawn = 0
+    def serve(self, number: int, draws: bool = False) -> None:
+        """Step until the run ends, as worker ``number`` (0: the loop's own thread); ``draws``: this worker
+        (the one that made the window) also draws it."""
         try:
-            while not (self.stop.is_set() or self.over.is_set()):
-                due = self.take()
-                if due:
-                    results = step(self.engine, due)
-                    with self.lock:
-                        self.publish(results)
-                        self.busy -= {id(state) for state, _ in due}
-                    self.arrived.set()  # those sources are free again: a waiting worker looks at them
-                elif not self.over.is_set():
-                    self.arrived.wait(IDLE_S)
-                if draws and self.window is not None and drawn != self.published:
-                    drawn = self.published
-                    if not self.window.show(tile([s.shown for s in self.states], [s.name for s in self.states])):
-                        self.end()
+            with self.pinned(number):
+                self.work(draws)
         except BaseException as exc:
             self.errors.append(exc)
             self.end()
+
+    def work(self, draws: bool) -> None:
+        drawn = 0
+        while not (self.stop.is_set() or self.over.is_set()):
+            due = self.take()
+            if due:
+                results = step(self.engine, due)
+                with self.lock:
+                    self.publish(results)
+                    self.busy -= {id(state) for state, _ in due}
+                self.arrived.set()  # those sources are free again: a waiting worker looks at them
+            elif not self.over.is_set():
+                self.arrived.wait(IDLE_S)
+            if draws and self.window is not None and drawn != self.published:
+                drawn = self.published
+                if not self.window.show(tile([s.shown for s in self.states], [s.name for s in self.states])):
+                    self.end()
+
+    @contextmanager
+    def pinned(self, number: int) -> Iterator[None]:
+        """This thread on worker ``number``'s own CPUs while it steps (on the CPU, with a CPU each for
+        several workers), then back on the ones it had; where the system refuses, it steps unpinned."""
+        before = os.sched_getaffinity(0) if self.cpus else None
+        try:
+            if self.cpus:
+                os.sched_setaffinity(0, self.cpus[number])
+        except OSError:
+            before = None
+        try:
+            yield
+        finally:
+            if before is not None:
+                os.sched_setaffinity(0, before)
 
     def take(self) -> list[tuple[SourceState, CapturedFrame]]:
         """A step's worth: the newest frame of free sources that have one, on the CPU at most a worker's
