@@ -340,11 +340,11 @@ class Steps:
         p95 ms pinned against not: 3.3-3.4 against 4.5-4.6 at 4 sources, 4.1-4.8 against 5.0-6.9 at 8;
         the tests' bundles, whose frames queue, within the runs' spread or lower (docs/live.md)."""
         before = os.sched_getaffinity(0) if self.cpus else None
-        try:
-            if self.cpus:
+        if self.cpus:
+            try:
                 os.sched_setaffinity(0, self.cpus[number])
-        except OSError:
-            before = None
+            except OSError:
+                before = None
         try:
             yield
         finally:
